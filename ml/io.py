@@ -1,0 +1,445 @@
+"""Image probing, decoding and normalisation.
+
+Pure numpy / Pillow / tifffile: no torch, no OpenCV, so the images context can use it for
+upload validation, metadata and thumbnails without loading the engine.
+
+- :func:`probe` reads only the header (no pixel decoding): callers refuse decompression bombs
+  by pixel count before anything is decoded.
+- :func:`read_image` fully decodes (first page of a multi-page TIFF), keeps the native dtype.
+- :func:`normalize` turns any decoded array into float32 HxW in [0, 1] with a robust
+  percentile stretch (0.5 / 99.5 %), so a 16-bit image with a narrow dynamic range looks like
+  (and segments like) an 8-bit one.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageFile
+
+__all__ = ["ImageInfo", "ImageReadError", "probe", "read_image", "normalize", "SUPPORTED_FORMATS"]
+
+# A truncated file must raise, never decode half an image silently.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
+
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+# Microscopy pixels are well below this; 72/96/300 dpi "print" resolutions written by image
+# editors (352, 265, 85 µm per pixel) are not a physical pixel size and are ignored.
+_MAX_PLAUSIBLE_PIXEL_UM = 50.0
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    bit_depth: int  # 8, 16 or 32 (bits per sample)
+    channels: int
+    pages: int
+    pixel_size_um: float | None
+    format: str  # "PNG", "JPEG", "TIFF", "BMP"
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+class ImageReadError(ValueError):
+    """The file is not an image this engine can read; the message is meant for humans."""
+
+
+# --------------------------------------------------------------------------- source handling
+
+
+class _Opened:
+    """Context manager giving a seekable binary stream positioned at the start of the data."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self._own = False
+        self._restore = 0
+
+    def __enter__(self) -> BinaryIO:
+        src = self.source
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            self.fh = _io.BytesIO(bytes(src))
+            self._own = True
+        elif isinstance(src, (str, os.PathLike)):
+            path = Path(src)
+            if not path.is_file():
+                raise ImageReadError(f"File not found: {path}")
+            self.fh = open(path, "rb")
+            self._own = True
+        elif hasattr(src, "read"):
+            fh = src
+            if not (hasattr(fh, "seek") and hasattr(fh, "tell")):
+                fh = _io.BytesIO(fh.read())
+                self._own = True
+            self.fh = fh
+            try:
+                self._restore = fh.tell()
+                fh.seek(0)  # a file object is always read from its beginning
+            except Exception:  # pragma: no cover - exotic streams
+                self._restore = 0
+        else:
+            raise ImageReadError(f"Unsupported source type: {type(src).__name__}")
+        return self.fh
+
+    def __exit__(self, *exc):
+        if self._own:
+            self.fh.close()
+        else:
+            try:
+                self.fh.seek(self._restore)
+            except Exception:  # pragma: no cover
+                pass
+        return False
+
+
+def _sniff(head: bytes) -> str:
+    """Format from magic bytes; raise ImageReadError with a clear message otherwise."""
+    if not head:
+        raise ImageReadError("The file is empty.")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<?xml") or b"<svg" in text[:1024]:
+        raise ImageReadError("SVG/XML vector files are not supported; upload a PNG, JPEG, TIFF or BMP image.")
+    if text.startswith(b"<!doctype html") or text.startswith(b"<html"):
+        raise ImageReadError("This is an HTML page, not an image; upload a PNG, JPEG, TIFF or BMP image.")
+    if head.startswith(b"GIF8"):
+        raise ImageReadError("GIF images are not supported; upload a PNG, JPEG, TIFF or BMP image.")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        raise ImageReadError("WebP images are not supported; upload a PNG, JPEG, TIFF or BMP image.")
+    if head.startswith(b"%PDF"):
+        raise ImageReadError("PDF documents are not supported; upload a PNG, JPEG, TIFF or BMP image.")
+    try:
+        head.decode("utf-8")
+        raise ImageReadError("This is a text file, not an image; upload a PNG, JPEG, TIFF or BMP image.")
+    except UnicodeDecodeError:
+        pass
+    raise ImageReadError("Unrecognised or unsupported file format; upload a PNG, JPEG, TIFF or BMP image.")
+
+
+# --------------------------------------------------------------------------- Pillow formats
+
+_PIL_BITS = {
+    "1": 8, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "LA": 8, "CMYK": 8, "YCbCr": 8, "RGBX": 8,
+    "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32,
+}
+_PIL_CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 2, "CMYK": 4, "YCbCr": 3,
+                 "RGBX": 4, "I;16": 1, "I;16B": 1, "I;16L": 1, "I;16N": 1, "I": 1, "F": 1}
+
+
+def _png_ihdr_bit_depth(fh: BinaryIO, start: int) -> int | None:
+    fh.seek(start)
+    head = fh.read(33)
+    if len(head) >= 25 and head[12:16] == b"IHDR":
+        return int(head[24])
+    return None
+
+
+def _pil_open(fh: BinaryIO, fmt: str) -> Image.Image:
+    try:
+        img = Image.open(fh, formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"Image is too large to be processed safely ({exc}).") from exc
+    except Exception as exc:
+        raise ImageReadError(f"Cannot read this {fmt} file: it is corrupt or not a valid image ({exc}).") from exc
+    return img
+
+
+def _pil_info(img: Image.Image, fmt: str, png_bits: int | None) -> ImageInfo:
+    mode = img.mode
+    bits = _PIL_BITS.get(mode, 8)
+    if fmt == "PNG" and png_bits == 16:
+        bits = 16
+    channels = _PIL_CHANNELS.get(mode, len(img.getbands()))
+    if mode == "P" and "transparency" in img.info:
+        channels = 4
+    pixel_um = None
+    dpi = img.info.get("dpi")
+    # PNG pHYs in metres is exposed by Pillow as dpi; only trust plausible microscopy values.
+    if dpi and dpi[0]:
+        um = 25400.0 / float(dpi[0])
+        if 0 < um <= _MAX_PLAUSIBLE_PIXEL_UM:
+            pixel_um = um
+    return ImageInfo(width=int(img.width), height=int(img.height), bit_depth=bits, channels=channels,
+                     pages=int(getattr(img, "n_frames", 1) or 1), pixel_size_um=pixel_um, format=fmt)
+
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode == "1":
+        return np.asarray(img.convert("L"))
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("CMYK", "YCbCr", "RGBX"):
+        img = img.convert("RGB")
+    elif mode == "LA":
+        img = img.convert("L")
+    elif mode.startswith("I;16"):
+        arr = np.asarray(img)
+        return arr.astype(np.uint16, copy=False)
+    elif mode == "I":
+        return np.asarray(img).astype(np.float32)
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8 and arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    return arr
+
+
+# --------------------------------------------------------------------------- TIFF
+
+
+def _tiff_pixel_size(tif, page) -> float | None:
+    try:
+        if getattr(tif, "is_ome", False) and tif.ome_metadata:
+            m = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', tif.ome_metadata)
+            if m:
+                unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', tif.ome_metadata)
+                val = float(m.group(1))
+                factor = {"nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}.get(unit.group(1) if unit else "µm", 1.0)
+                val *= factor
+                if 0 < val <= _MAX_PLAUSIBLE_PIXEL_UM * 1e3:
+                    return val
+        tags = page.tags
+        xres = tags.get("XResolution")
+        if xres is None:
+            return None
+        num, den = xres.value if isinstance(xres.value, tuple) else (xres.value, 1)
+        if not num or not den:
+            return None
+        px_per_unit = float(num) / float(den)
+        unit_tag = tags.get("ResolutionUnit")
+        unit = int(unit_tag.value) if unit_tag is not None else 2
+        ij = getattr(tif, "imagej_metadata", None) or {}
+        ij_unit = str(ij.get("unit", "")).lower() if ij else ""
+        if ij_unit in ("micron", "um", "µm", "\\u00b5m", "microns"):
+            return 1.0 / px_per_unit
+        if ij_unit in ("nm", "nanometer"):
+            return 1e-3 / px_per_unit
+        if ij_unit in ("mm", "millimeter"):
+            return 1e3 / px_per_unit
+        if unit == 3:  # centimetre
+            um = 1e4 / px_per_unit
+        elif unit == 2:  # inch
+            um = 25400.0 / px_per_unit
+        else:
+            return None
+        return um if 0 < um <= _MAX_PLAUSIBLE_PIXEL_UM else None
+    except Exception:
+        return None
+
+
+def _tiff_open(fh: BinaryIO):
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(fh)
+        if len(tif.pages) == 0:
+            raise ImageReadError("This TIFF file contains no image.")
+        return tif
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(f"Cannot read this TIFF file: it is corrupt or not a valid image ({exc}).") from exc
+
+
+def _tiff_info(tif) -> ImageInfo:
+    page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+    bps = page.bitspersample
+    bits = int(bps[0] if isinstance(bps, tuple) else bps)
+    bits = 8 if bits <= 8 else 16 if bits <= 16 else 32
+    channels = int(page.samplesperpixel)
+    shape = page.shape
+    if page.photometric == 3:  # palette
+        channels = 3
+    # pages: a real count without decoding pixels
+    try:
+        n_pages = len(tif.pages)
+    except Exception:  # pragma: no cover
+        n_pages = 1
+    return ImageInfo(width=int(page.imagewidth), height=int(page.imagelength), bit_depth=bits,
+                     channels=channels, pages=int(n_pages), pixel_size_um=_tiff_pixel_size(tif, page),
+                     format="TIFF")
+
+
+def _tiff_array(tif) -> np.ndarray:
+    page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+    arr = page.asarray()
+    arr = np.asarray(arr)
+    # Squeeze leading singleton axes (e.g. 1xHxW) and move a planar sample axis last.
+    while arr.ndim > 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[0] in (2, 3, 4) and arr.shape[-1] not in (2, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[-1] == 2:  # grey + alpha
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3):
+        raise ImageReadError(f"Unsupported TIFF layout with shape {arr.shape}.")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint8 or arr.dtype == np.uint16 or arr.dtype == np.float32:
+        pass
+    elif arr.dtype == np.int8:
+        arr = (arr.astype(np.int16) + 128).astype(np.uint8)
+    elif arr.dtype == np.int16:
+        arr = (arr.astype(np.int32) + 32768).astype(np.uint16)
+    else:
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def probe(source: Source) -> ImageInfo:
+    """Header-only inspection: size, bit depth, channels, pages, pixel size, format.
+
+    Never decodes pixel data. Raises :class:`ImageReadError` for non-images (SVG, HTML,
+    text, empty files) and unsupported formats.
+    """
+    with _Opened(source) as fh:
+        start = fh.tell()
+        fmt = _sniff(fh.read(2048))
+        fh.seek(start)
+        if fmt == "TIFF":
+            tif = _tiff_open(fh)
+            try:
+                return _tiff_info(tif)
+            except ImageReadError:
+                raise
+            except Exception as exc:
+                raise ImageReadError(f"Cannot read this TIFF header ({exc}).") from exc
+            finally:
+                tif.close()
+        png_bits = _png_ihdr_bit_depth(fh, start) if fmt == "PNG" else None
+        fh.seek(start)
+        img = _pil_open(fh, fmt)
+        try:
+            info = _pil_info(img, fmt, png_bits)
+        finally:
+            img.close()
+        if info.width <= 0 or info.height <= 0:
+            raise ImageReadError("The image has no pixels.")
+        return info
+
+
+def read_image(source: Source, *, max_pixels: int | None = None) -> tuple[np.ndarray, ImageInfo]:
+    """Decode an image fully. Returns (array, info).
+
+    The array keeps its native dtype (uint8, uint16 or float32) with shape HxW or HxWxC (C=3 or
+    4). Only the first page of a multi-page TIFF is decoded (``info.pages`` counts them).
+    ``max_pixels`` is checked from the header, before any decoding.
+    """
+    with _Opened(source) as fh:
+        start = fh.tell()
+        fmt = _sniff(fh.read(2048))
+        fh.seek(start)
+        if fmt == "TIFF":
+            tif = _tiff_open(fh)
+            try:
+                info = _tiff_info(tif)
+                _check_pixels(info, max_pixels)
+                try:
+                    arr = _tiff_array(tif)
+                except ImageReadError:
+                    raise
+                except Exception as exc:
+                    raise ImageReadError(f"Cannot decode this TIFF file: it is truncated or corrupt ({exc}).") from exc
+            finally:
+                tif.close()
+            return arr, info
+        png_bits = _png_ihdr_bit_depth(fh, start) if fmt == "PNG" else None
+        fh.seek(start)
+        img = _pil_open(fh, fmt)
+        try:
+            info = _pil_info(img, fmt, png_bits)
+            _check_pixels(info, max_pixels)
+            try:
+                img.load()  # full decode: truncated data raises here
+                arr = _pil_to_array(img)
+            except ImageReadError:
+                raise
+            except Exception as exc:
+                raise ImageReadError(f"Cannot decode this {fmt} file: it is truncated or corrupt ({exc}).") from exc
+        finally:
+            img.close()
+        if arr.ndim == 2 and info.bit_depth == 16 and arr.dtype == np.uint8:  # pragma: no cover
+            info = ImageInfo(info.width, info.height, 8, info.channels, info.pages, info.pixel_size_um, info.format)
+        return np.ascontiguousarray(arr), info
+
+
+def _check_pixels(info: ImageInfo, max_pixels: int | None) -> None:
+    if info.width <= 0 or info.height <= 0:
+        raise ImageReadError("The image has no pixels.")
+    if max_pixels is not None and info.width * info.height > max_pixels:
+        raise ImageReadError(
+            f"Image is too large: {info.width} x {info.height} = {info.width * info.height:,} pixels "
+            f"(limit {max_pixels:,})."
+        )
+
+
+def to_grey(array: np.ndarray) -> np.ndarray:
+    """Greyscale float32 view of a decoded array (luminance for RGB/RGBA)."""
+    a = np.asarray(array)
+    if a.ndim == 3:
+        if a.shape[-1] >= 3:
+            r, g, b = a[..., 0], a[..., 1], a[..., 2]
+            return (0.299 * r.astype(np.float32) + 0.587 * g.astype(np.float32)
+                    + 0.114 * b.astype(np.float32))
+        a = a[..., 0]
+    if a.ndim != 2:
+        raise ValueError(f"Expected HxW or HxWxC array, got shape {a.shape}")
+    return a.astype(np.float32, copy=False)
+
+
+def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """Percentiles on a strided subsample (at most ~512k pixels: fast on 4000x4000 images)."""
+    h, w = grey.shape
+    step = max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
+    sample = grey[::step, ::step]
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(sample, [low, high])
+    return float(lo), float(hi)
+
+
+def normalize(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+    """Greyscale + robust percentile stretch -> float32 HxW in [0, 1].
+
+    A 16-bit image that uses only a narrow band of its range comes out like an 8-bit one; a
+    constant image comes out all zeros.
+    """
+    grey = to_grey(array)
+    if not np.all(np.isfinite(grey)):
+        grey = np.nan_to_num(grey, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = robust_range(grey, low, high)
+    if not hi > lo:
+        lo, hi = float(grey.min()), float(grey.max())
+        if not hi > lo:
+            return np.zeros(grey.shape, np.float32)
+    out = grey - np.float32(lo)  # new array when grey is a view of the input
+    if out is grey or np.shares_memory(out, array):  # pragma: no cover - safety
+        out = out.copy()
+    out *= np.float32(1.0 / (hi - lo))
+    np.clip(out, 0.0, 1.0, out=out)
+    return out.astype(np.float32, copy=False)
