@@ -1,0 +1,1 @@
+"""Bounded contexts of Spheroseg (see ARCHITECTURE in docs/architecture.md)."""

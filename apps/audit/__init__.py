@@ -1,0 +1,1 @@
+"""The audit bounded context (see README.md beside this file)."""

@@ -1,0 +1,1 @@
+"""Public api of the audit context."""

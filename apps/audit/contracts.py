@@ -1,0 +1,1 @@
+"""The audit context only listens: it exposes nothing other contexts may import."""

@@ -1,0 +1,30 @@
+"""Start Dramatiq worker processes for this project (distributed mode)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run Dramatiq workers: processes x threads consuming the configured broker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--processes", "-p", type=int, default=int(os.environ.get("WORKER_PROCESSES", 2)))
+        parser.add_argument("--threads", "-t", type=int, default=int(os.environ.get("WORKER_THREADS", 1)))
+        parser.add_argument("--queues", "-Q", nargs="*", default=None, help="only these queues")
+        parser.add_argument("--prefetch", type=int, default=settings.DRAMATIQ["PREFETCH"], help="messages prefetched per process")
+
+    def handle(self, *args, processes, threads, queues, prefetch, **options):
+        if settings.DRAMATIQ["BROKER_URL"].startswith("stub"):
+            raise CommandError("BROKER_URL is not set: embedded mode runs workers inside the server (make run).")
+        argv = [sys.executable, "-m", "dramatiq", "config.worker", "--processes", str(processes), "--threads", str(threads)]
+        if queues:
+            argv += ["--queues", *queues]
+        env = dict(os.environ, dramatiq_queue_prefetch=str(max(1, prefetch)))
+        self.stdout.write(f"starting {processes} worker process(es) x {threads} thread(s)")
+        sys.stdout.flush()
+        os.execve(sys.executable, argv, env)  # noqa: S606 (replace this process by the workers)

@@ -1,0 +1,1 @@
+"""The images bounded context (see README.md beside this file)."""

@@ -1,0 +1,1 @@
+"""Image decoding, validation and thumbnails (through ml.io, the one image reader)."""

@@ -1,0 +1,1 @@
+"""State owned by the images context."""

@@ -1,0 +1,1 @@
+"""The segmentation bounded context (see README.md beside this file)."""

@@ -1,0 +1,1 @@
+"""State owned by the segmentation context."""

@@ -1,0 +1,1 @@
+"""The tasks bounded context (see README.md beside this file)."""

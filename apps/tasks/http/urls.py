@@ -1,0 +1,4 @@
+"""URLs of the tasks context: REST under /api/v1/ and server-rendered pages."""
+
+api_urlpatterns: list = []
+page_urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Project configuration: settings, URLs, ASGI, Dramatiq and Channels wiring."""

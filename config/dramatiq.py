@@ -1,0 +1,126 @@
+"""Dramatiq wiring: the broker chosen by BROKER_URL, and the project's middleware.
+
+* ``stub://`` (embedded mode): an in-process StubBroker; worker threads run inside the
+  server process (``apps.common.workers``).
+* ``redis://...``: RedisBroker. ``amqp://...``: RabbitmqBroker.
+
+``setup_broker()`` is called from ``apps.common.apps.CommonConfig.ready`` before any actor
+module is imported, so every process (web, worker, manage.py) shares one configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from apps.common import context
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_configured_url: str | None = None
+
+
+class DbConnectionMiddleware(Middleware):
+    """Closes stale database connections around every message (as Django does per request)."""
+
+    def _close(self, *args, **kwargs):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+    before_process_message = _close
+    after_process_message = _close
+    after_skip_message = _close
+    before_worker_thread_shutdown = _close
+
+    def after_worker_thread_boot(self, broker, thread):
+        self._close()
+
+
+class RequestContextMiddleware(Middleware):
+    """Carries the request id, client address and user agent from enqueue to the worker."""
+
+    def __init__(self):
+        self._tokens = threading.local()
+
+    def before_enqueue(self, broker, message, delay):
+        message.options.setdefault("request_context", context.current().as_dict())
+
+    def before_process_message(self, broker, message):
+        ctx = context.RequestContext.from_dict(message.options.get("request_context"))
+        self._tokens.token = context.set_current(ctx)
+
+    def _reset(self, broker, message, *args, **kwargs):
+        token = getattr(self._tokens, "token", None)
+        if token is not None:
+            context.reset(token)
+            self._tokens.token = None
+
+    after_process_message = _reset
+    after_skip_message = _reset
+
+
+def build_broker(url: str) -> dramatiq.Broker:
+    """Create the broker named by ``url`` with the project's middleware."""
+    middleware = [
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(),
+        CurrentMessage(),
+        DbConnectionMiddleware(),
+        RequestContextMiddleware(),
+    ]
+    if url.startswith("stub"):
+        broker: dramatiq.Broker = StubBroker(middleware=middleware)
+        broker.emit_after("process_boot")
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=url, middleware=middleware)
+    elif url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url, middleware=middleware, max_priority=10)
+    else:
+        raise ValueError(f"unsupported BROKER_URL scheme: {url.split(':', 1)[0]!r}")
+    return broker
+
+
+def setup_broker() -> dramatiq.Broker:
+    """Configure the global broker once per process from settings (idempotent)."""
+    global _configured_url
+    from django.conf import settings
+
+    url = settings.DRAMATIQ["BROKER_URL"]
+    with _lock:
+        if _configured_url == url:
+            return dramatiq.get_broker()
+        broker = build_broker(url)
+        dramatiq.set_broker(broker)
+        _configured_url = url
+        return broker
+
+
+def broker_kind(url: str) -> str:
+    """``stub``, ``redis`` or ``rabbitmq`` for a BROKER_URL."""
+    if url.startswith("stub"):
+        return "stub"
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return "redis"
+    return "rabbitmq"
