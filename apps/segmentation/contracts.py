@@ -53,3 +53,26 @@ class ModelInfo:
     description: str
     metrics: dict[str, Any]
     default: bool
+
+
+class ImageStatus(enum.StrEnum):
+    """An image's segmentation status, derived from its jobs and results (never stored)."""
+
+    NEW = "new"  # never segmented, nothing queued
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # has a result and no active job
+    FAILED = "failed"  # latest job failed/dead and no newer result
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSegmentationState:
+    image_id: uuid.UUID
+    status: ImageStatus
+    progress: int  # 0-100 for the active job, 100 when done
+    stage: str
+    queue_position: int | None
+    error: str  # reason of the latest failure, if any
+    job_id: uuid.UUID | None  # the active or latest job
+    latest_version: int | None  # latest result version number
+    object_count: int | None
