@@ -73,6 +73,16 @@ class RequestContextMiddleware(Middleware):
     after_skip_message = _reset
 
 
+class WorkerStartupHooks(Middleware):
+    """Runs ``apps.common.workers`` start-up hooks in each ``rundramatiq`` worker process
+    (embedded workers run them from ``start_embedded_worker``)."""
+
+    def after_worker_boot(self, broker, worker):
+        from apps.common.workers import run_startup_hooks
+
+        threading.Thread(target=run_startup_hooks, name="worker-startup-hooks", daemon=True).start()
+
+
 def build_broker(url: str) -> dramatiq.Broker:
     """Create the broker named by ``url`` with the project's middleware."""
     middleware = [
@@ -92,11 +102,11 @@ def build_broker(url: str) -> dramatiq.Broker:
     elif url.startswith(("redis://", "rediss://", "unix://")):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, middleware=middleware)
+        broker = RedisBroker(url=url, middleware=[*middleware, WorkerStartupHooks()])
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        broker = RabbitmqBroker(url=url, middleware=middleware, max_priority=10)
+        broker = RabbitmqBroker(url=url, middleware=[*middleware, WorkerStartupHooks()], max_priority=10)
     else:
         raise ValueError(f"unsupported BROKER_URL scheme: {url.split(':', 1)[0]!r}")
     return broker
