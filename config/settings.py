@@ -358,5 +358,7 @@ DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@spheroseg.local")
 DEMO_USER_PASSWORD = env.str("DEMO_USER_PASSWORD", default="spheroids-demo-2026")
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+# Segmentation engine behind apps/segmentation/engine.py: "inprocess" (ml/ in this process).
+ENGINE_BACKEND = env.str("ENGINE_BACKEND", default="inprocess")
 )
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -1,4 +1,4 @@
-"""What crosses the segmentation boundary: outlines, result versions, model cards."""
+"""What crosses the segmentation boundary: outlines, result versions, model cards, errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import datetime as dt
 import enum
 import uuid
 from typing import Any
+
+#: The job kind this context registers with the tasks context.
+SEGMENT_IMAGE_JOB = "segmentation.segment_image"
 
 
 class VersionSource(enum.StrEnum):
@@ -41,6 +44,26 @@ class ResultVersion:
     created_at: dt.datetime
     based_on: int | None
     timings: dict[str, float]
+    object_count: int = 0
+    width: int = 0  # image size the polygons refer to
+    height: int = 0
+    pixel_size_um: float | None = None  # used for the µm metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionSummary:
+    """One entry of an image's history (no polygons: cheap to list)."""
+
+    image_id: uuid.UUID
+    version: int
+    source: VersionSource
+    model_name: str
+    model_version: str
+    object_count: int
+    author_id: uuid.UUID | None
+    job_id: uuid.UUID | None
+    based_on: int | None
+    created_at: dt.datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +76,8 @@ class ModelInfo:
     description: str
     metrics: dict[str, Any]
     default: bool
+    enabled: bool = True
+    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)  # default run parameters
 
 
 class ImageStatus(enum.StrEnum):
@@ -76,3 +101,50 @@ class ImageSegmentationState:
     job_id: uuid.UUID | None  # the active or latest job
     latest_version: int | None  # latest result version number
     object_count: int | None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SegmentationError(ValueError):
+    """A request the segmentation context refuses for a reason the caller can fix."""
+
+    code = "invalid"
+    status_code = 400
+
+    def __init__(self, detail: str, *, errors: dict[str, Any] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or {}
+
+
+class ModelNotFound(SegmentationError):
+    code = "unknown_model"
+    status_code = 400
+
+
+class InvalidParameters(SegmentationError):
+    code = "invalid"
+    status_code = 400
+
+
+class InvalidPolygons(SegmentationError):
+    code = "invalid_polygons"
+    status_code = 400
+
+
+class ResultNotFound(SegmentationError, LookupError):
+    code = "not_found"
+    status_code = 404
+
+
+class StaleVersion(SegmentationError):
+    """The edit was based on a version that is no longer the latest (HTTP 409)."""
+
+    code = "stale_version"
+    status_code = 409
+
+    def __init__(self, detail: str, *, latest_version: int | None = None, base_version: int | None = None):
+        super().__init__(detail)
+        self.latest_version = latest_version
+        self.base_version = base_version
