@@ -1,0 +1,380 @@
+"""Segmentation engine: image array -> measured object outlines.
+
+Public API (others code against these names):
+``segment``, ``SegmentationResult``, ``Cancelled``, ``list_models``, ``get_model_card``,
+``ModelCard``, ``measure_polygons``, ``fine_tune``, ``DEFAULT_MODEL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from ml import classical as _classical
+from ml.io import normalize
+from ml.metrics import measure, measure_polygons  # noqa: F401  (re-exported)
+from ml.postprocess import instances
+
+__all__ = ["segment", "SegmentationResult", "Cancelled", "ModelCard", "list_models", "get_model_card",
+           "measure_polygons", "fine_tune", "DEFAULT_MODEL", "ModelLoadError"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "spheroseg-unet"
+TILE = 320
+TILE_OVERLAP = 64
+
+
+class Cancelled(Exception):
+    """Raised when ``should_cancel()`` returns True at a stage boundary."""
+
+
+class ModelLoadError(RuntimeError):
+    """Unknown model, missing weights or a weights file whose SHA-256 does not match its card."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    kind: str  # "unet" | "classical"
+    sha256: str | None
+    parameters: int
+    description: str
+    metrics: dict = field(default_factory=dict)
+    default: bool = False
+    weights: str | None = None
+    working_size: int | None = None
+    channels: tuple | None = None
+    training: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    width: int
+    height: int
+    model_name: str
+    model_version: str
+    polygons: list
+    timings: dict
+
+    def to_json(self, image: str | None = None) -> dict:
+        return {"image": image, "width": self.width, "height": self.height,
+                "model": {"name": self.model_name, "version": self.model_version},
+                "polygons": self.polygons}
+
+
+# --------------------------------------------------------------------------- model registry
+
+_CLASSICAL_CARD = ModelCard(
+    name=_classical.NAME, version=_classical.VERSION, kind="classical", sha256=None, parameters=0,
+    description="OpenCV baseline: flat-field correction, Gaussian smoothing, Otsu threshold on darkness, "
+                "morphological opening/closing, then the same splitting and outline steps as the U-Net.",
+    metrics={}, default=False, working_size=_classical.WORK_SIZE)
+
+_cards_lock = threading.Lock()
+_cards: dict[str, ModelCard] | None = None
+
+
+def _read_cards() -> dict[str, ModelCard]:
+    global _cards
+    with _cards_lock:
+        if _cards is None:
+            cards: dict[str, ModelCard] = {}
+            for p in sorted(WEIGHTS_DIR.glob("*.json")):
+                try:
+                    d = json.loads(p.read_text())
+                except Exception:
+                    continue
+                if d.get("kind") != "unet":
+                    continue
+                cards[d["name"]] = ModelCard(
+                    name=d["name"], version=d["version"], kind="unet", sha256=d.get("sha256"),
+                    parameters=int(d.get("parameters", 0)), description=d.get("description", ""),
+                    metrics=d.get("metrics", {}), default=d["name"] == DEFAULT_MODEL,
+                    weights=d.get("weights"), working_size=d.get("input", {}).get("working_long_side_px", 320),
+                    channels=tuple(d.get("architecture", {}).get("channels", ())) or None,
+                    training=d.get("training", {}))
+            cm = dict(_CLASSICAL_CARD.metrics)
+            extra = WEIGHTS_DIR / "classical.metrics.json"
+            if extra.is_file():
+                try:
+                    cm = json.loads(extra.read_text())
+                except Exception:
+                    pass
+            cards[_classical.NAME] = ModelCard(**{**_CLASSICAL_CARD.__dict__, "metrics": cm})
+            _cards = cards
+        return _cards
+
+
+def list_models() -> list[ModelCard]:
+    return list(_read_cards().values())
+
+
+def get_model_card(name: str) -> ModelCard:
+    cards = _read_cards()
+    if name not in cards:
+        raise ModelLoadError(f"Unknown model {name!r}; available: {', '.join(cards)}")
+    return cards[name]
+
+
+_model_lock = threading.Lock()
+_models: dict[str, object] = {}
+_threads_set = False
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _load_unet(card: ModelCard):
+    global _threads_set
+    with _model_lock:
+        if card.name in _models:
+            return _models[card.name]
+        import torch
+
+        from ml.model import ResUNet
+
+        if not _threads_set:
+            n = os.environ.get("ML_NUM_THREADS")
+            if n:
+                torch.set_num_threads(max(1, int(n)))
+            _threads_set = True
+        if not card.weights:
+            raise ModelLoadError(f"Model {card.name!r} has no weights file in its card.")
+        path = WEIGHTS_DIR / card.weights
+        if not path.is_file():
+            raise ModelLoadError(f"Weights file {path} for model {card.name!r} is missing.")
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if card.sha256 and digest != card.sha256:
+            raise ModelLoadError(
+                f"Weights file {path.name} does not match its model card (sha256 {digest[:12]}..., "
+                f"expected {card.sha256[:12]}...): refusing to load it.")
+        import io
+
+        sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        model = ResUNet(card.channels) if card.channels else ResUNet()
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
+        dev = _device()
+        model = model.eval().to(dev)
+        if dev.type == "cpu":
+            model = model.to(memory_format=torch.channels_last)
+        _models[card.name] = model
+        return model
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def _pad16(a: np.ndarray) -> tuple[np.ndarray, int, int]:
+    h, w = a.shape
+    ph, pw = (-h) % 16, (-w) % 16
+    if ph or pw:
+        a = cv2.copyMakeBorder(a, 0, ph, 0, pw, cv2.BORDER_REFLECT)
+    return a, h, w
+
+
+def _run_net(model, batch: np.ndarray) -> np.ndarray:
+    import torch
+
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(batch[:, None]))
+    if dev.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y = torch.sigmoid(model(x.to(dev))).float().cpu().numpy()
+    return y
+
+
+def _net_at_scale(model, gray: np.ndarray, scale: float) -> np.ndarray:
+    """Probabilities (2 x h' x w') of the network on ``gray`` resized by ``scale`` (tiled if large)."""
+    h, w = gray.shape
+    sh, sw = max(16, round(h * scale)), max(16, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    g = cv2.resize(gray, (sw, sh), interpolation=interp) if (sh, sw) != (h, w) else gray
+    if max(sh, sw) <= 2 * TILE:
+        a, h0, w0 = _pad16(g)
+        return _run_net(model, a[None])[0][:, :h0, :w0]
+    # overlapping tiles with linear blending; memory stays bounded by the scaled image
+    out = np.zeros((2, sh, sw), np.float32)
+    wsum = np.zeros((sh, sw), np.float32)
+    step = TILE - TILE_OVERLAP
+    ramp = np.minimum(np.arange(TILE) + 1, np.arange(TILE)[::-1] + 1).astype(np.float32)
+    ramp = np.minimum(ramp / TILE_OVERLAP, 1.0)
+    wt = np.outer(ramp, ramp)
+    ys = list(range(0, max(1, sh - TILE) + 1, step))
+    xs = list(range(0, max(1, sw - TILE) + 1, step))
+    if ys[-1] + TILE < sh:
+        ys.append(sh - TILE)
+    if xs[-1] + TILE < sw:
+        xs.append(sw - TILE)
+    for y0 in ys:
+        for x0 in xs:
+            tile = g[y0:y0 + TILE, x0:x0 + TILE]
+            a, th, tw = _pad16(tile)
+            p = _run_net(model, a[None])[0][:, :th, :tw]
+            ww = wt[:th, :tw]
+            out[:, y0:y0 + th, x0:x0 + tw] += p * ww
+            wsum[y0:y0 + th, x0:x0 + tw] += ww
+    out /= np.maximum(wsum, 1e-6)
+    return out
+
+
+def _unet_prob(card: ModelCard, gray: np.ndarray, threshold: float, min_area_px: int, timings: dict):
+    model = _load_unet(card)
+    h, w = gray.shape
+    work = card.working_size or 320
+    s0 = min(2.0, work / max(h, w))
+    t = time.perf_counter()
+    p = _net_at_scale(model, gray, s0)
+    scale = s0
+    # detail pass: objects too small at the working size -> overlapping tiles at a finer scale
+    fg = (p[0] >= threshold).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    min_area_w = min_area_px * s0 * s0
+    areas = [a for a in stats[1:, 4] if a >= max(4.0, 0.5 * min_area_w)]
+    if areas and s0 < 0.9:
+        d_med = 2 * np.sqrt(np.median(areas) / np.pi)
+        if d_med < 24:
+            s1 = min(1.0, s0 * 48.0 / max(d_med, 1.0))
+            if s1 > 1.5 * s0:
+                p = _net_at_scale(model, gray, s1)
+                scale = s1
+    timings["inference"] = time.perf_counter() - t
+    timings["inference_scale"] = round(scale, 4)
+    t = time.perf_counter()
+    if p.shape[1:] != (h, w):
+        prob = cv2.resize(p[0], (w, h), interpolation=cv2.INTER_LINEAR)
+        contact = cv2.resize(p[1], (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        prob, contact = p[0], p[1]
+    timings["upsample"] = time.perf_counter() - t
+    return prob, contact
+
+
+def default_min_area(height: int, width: int) -> int:
+    """Default minimum object area: 0.06 % of the image (600 px at 1000 x 1000), at least 32 px."""
+    return max(32, int(round(0.0006 * height * width)))
+
+
+def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float = 0.5,
+            min_area_px: int | None = None, pixel_size_um: float | None = None,
+            progress: Callable[[str, float], None] | None = None,
+            should_cancel: Callable[[], bool] | None = None) -> SegmentationResult:
+    """Segment one decoded image (HxW or HxWxC, any dtype) into measured spheroid outlines."""
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+
+    def report(stage, frac):
+        if progress is not None:
+            progress(stage, float(frac))
+
+    def check():
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("segmentation cancelled")
+
+    img = np.asarray(image)
+    if img.ndim not in (2, 3) or img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"Expected an HxW or HxWxC image, got shape {img.shape}")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError("threshold must be in (0, 1)")
+    h, w = img.shape[:2]
+    min_area = default_min_area(h, w) if min_area_px is None else max(1, int(min_area_px))
+
+    report("loading", 0.0)
+    check()
+    card = get_model_card(model)
+    t = time.perf_counter()
+    if card.kind == "unet":
+        _load_unet(card)
+    timings["loading"] = time.perf_counter() - t
+    report("loading", 1.0)
+    check()
+
+    report("inference", 0.0)
+    t = time.perf_counter()
+    gray = normalize(img)
+    timings["normalize"] = time.perf_counter() - t
+    if card.kind == "unet":
+        prob, contact = _unet_prob(card, gray, threshold, min_area, timings)
+    else:
+        t = time.perf_counter()
+        prob, contact = _classical.classical_prob(gray), None
+        timings["inference"] = time.perf_counter() - t
+    del gray
+    report("inference", 1.0)
+    check()
+
+    report("post-processing", 0.0)
+    t = time.perf_counter()
+    polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact)
+    timings["instances"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for p in polys:
+        p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
+    timings["metrics"] = time.perf_counter() - t
+    report("post-processing", 1.0)
+    timings["total"] = time.perf_counter() - t_all
+    return SegmentationResult(width=w, height=h, model_name=card.name, model_version=card.version,
+                              polygons=polys, timings={k: round(v, 5) for k, v in timings.items()})
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+def fine_tune(pairs: Iterable, *, base_model: str = DEFAULT_MODEL, out_dir: str | os.PathLike,
+              epochs: int = 20, seed: int = 0, lr: float = 5e-4, batch: int = 4,
+              version: str | None = None, log: Callable[[str], None] = print) -> ModelCard:
+    """Fine-tune a U-Net on (image array, label mask) pairs; writes weights + card into ``out_dir``.
+
+    ``label mask``: HxW integers, 0 = background, 1..N = objects (e.g. ``rasterize`` of corrected
+    outlines). One epoch = as many augmented crops as there are pairs (at least 8 steps).
+    Returns the new card (name ``<base>-ft``); copy the two files into ``ml/weights`` to serve it.
+    """
+    import copy
+
+    import torch
+
+    from ml import train as _train
+
+    card = get_model_card(base_model)
+    if card.kind != "unet":
+        raise ModelLoadError("Only U-Net models can be fine-tuned.")
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("fine_tune needs at least one (image, label mask) pair")
+    torch.manual_seed(seed)
+    X, Y = _train.pairs_to_pool(pairs, card.working_size or 320)
+    model = copy.deepcopy(_load_unet(card)).to("cpu").to(memory_format=torch.contiguous_format)
+    steps = max(8, epochs * max(1, len(pairs) // batch))
+    t = _train.train_loop(model, X, Y, steps=steps, lr=lr, batch=batch, seed=seed, log=log)
+    model.eval()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{card.name}-ft"
+    ver = version or f"{card.version}+ft{len(pairs)}"
+    wfile = f"{name}-v{ver}.pt"
+    sha = _train.save_weights(model, out / wfile)
+    iou = _train.val_iou(model, X, Y)
+    d = json.loads((WEIGHTS_DIR / f"{card.name}.json").read_text()) if (WEIGHTS_DIR / f"{card.name}.json").is_file() else {}
+    d.update({"name": name, "version": ver, "weights": wfile, "sha256": sha, "default": False,
+              "description": f"{card.name} {card.version} fine-tuned on {len(pairs)} image/mask pairs.",
+              "training": {"base_model": f"{card.name} {card.version}", "pairs": len(pairs), "steps": steps,
+                           "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "run_time_s": round(t, 1)},
+              "metrics": {"train_pixel_iou": round(iou, 4)}})
+    (out / f"{name}.json").write_text(json.dumps(d, indent=2) + "\n")
+    return ModelCard(name=name, version=ver, kind="unet", sha256=sha, parameters=card.parameters,
+                     description=d["description"], metrics=d["metrics"], default=False, weights=wfile,
+                     working_size=card.working_size, channels=card.channels, training=d["training"])

@@ -1,0 +1,226 @@
+"""Probability map -> separate measured objects (shared by the U-Net and the classical model).
+
+threshold -> fill small holes -> drop objects below ``min_area_px`` -> split touching
+spheroids (seeds from the contact head and/or distance-transform peaks with a saddle test,
+then a watershed restricted to each component) -> outlines with holes (contour hierarchy,
+holes attached to their own object; an island inside a hole is its own object) -> polygon
+simplification (Douglas-Peucker, ~1 px) -> confidence (mean probability inside).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["instances", "split_touching", "outlines", "fill_small_holes"]
+
+
+def fill_small_holes(mask: np.ndarray, max_hole_area: int) -> np.ndarray:
+    """Fill background regions enclosed by foreground that are smaller than ``max_hole_area``."""
+    if max_hole_area <= 0:
+        return mask
+    inv = (mask == 0).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    x, y, bw, bh, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
+    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    small = (~touches) & (area < max_hole_area)
+    small[0] = False
+    if not small.any():
+        return mask
+    out = mask.copy()
+    out[small[lab]] = 1
+    return out
+
+
+def _peaks(dist: np.ndarray, min_peak: float) -> list[tuple[int, int, float]]:
+    """Local maxima of a distance map, suppressed within each peak's own radius."""
+    size = max(3, int(min_peak) | 1)
+    mx = ndi.maximum_filter(dist, size=size)
+    ys, xs = np.nonzero((dist >= mx) & (dist >= min_peak))
+    if len(ys) == 0:
+        return []
+    vals = dist[ys, xs]
+    order = np.argsort(-vals)
+    kept: list[tuple[int, int, float]] = []
+    for i in order:
+        y, x, v = int(ys[i]), int(xs[i]), float(vals[i])
+        if all((y - ky) ** 2 + (x - kx) ** 2 > (0.8 * max(v, kv)) ** 2 for ky, kx, kv in kept):
+            kept.append((y, x, v))
+        if len(kept) >= 50:
+            break
+    return kept
+
+
+def _line_min(dist: np.ndarray, a, b) -> float:
+    n = int(max(abs(a[0] - b[0]), abs(a[1] - b[1]))) + 1
+    ys = np.linspace(a[0], b[0], n).round().astype(int)
+    xs = np.linspace(a[1], b[1], n).round().astype(int)
+    return float(dist[ys, xs].min())
+
+
+def _merge_peaks(dist, peaks, saddle_ratio):
+    """Union peaks whose connecting line never dips below ``saddle_ratio`` x the smaller peak."""
+    parent = list(range(len(peaks)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(peaks)):
+        for j in range(i + 1, len(peaks)):
+            a, b = peaks[i], peaks[j]
+            if _line_min(dist, a[:2], b[:2]) >= saddle_ratio * min(a[2], b[2]):
+                parent[find(i)] = find(j)
+    groups: dict[int, list] = {}
+    for i, p in enumerate(peaks):
+        groups.setdefault(find(i), []).append(p)
+    return list(groups.values())
+
+
+def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np.ndarray | None = None,
+                   *, saddle_ratio: float = 0.55, min_seed_frac: float = 0.04) -> tuple[np.ndarray, int]:
+    """Split one binary component into touching objects. Returns (labels int32, count)."""
+    comp = comp.astype(np.uint8)
+    area = int(comp.sum())
+    dist = cv2.distanceTransform(np.pad(comp, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    markers = np.zeros(comp.shape, np.int32)
+    n = 0
+    if contact is not None:
+        core = (comp > 0) & (contact < 0.5)
+        core = cv2.erode(core.astype(np.uint8), np.ones((3, 3), np.uint8))
+        k, lab, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=4)
+        for i in range(1, k):
+            if stats[i, 4] >= min_seed_frac * area:
+                n += 1
+                markers[lab == i] = n
+    if n <= 1:
+        markers[:] = 0
+        n = 0
+        dmax = float(dist.max())
+        if dmax < 3:
+            return comp.astype(np.int32), 1
+        peaks = _peaks(dist, max(2.0, 0.3 * dmax))
+        groups = _merge_peaks(dist, peaks, saddle_ratio) if len(peaks) > 1 else [peaks]
+        if len(groups) <= 1:
+            return comp.astype(np.int32), 1
+        for g in groups:
+            n += 1
+            for y, x, v in g:
+                cv2.circle(markers, (x, y), max(1, int(0.3 * v)), n, -1)
+        markers[comp == 0] = 0
+    if n <= 1:
+        return comp.astype(np.int32), 1
+    # watershed (flooding by levels) on the inverted distance map, raised by the contact
+    # probability and by 1 - prob: boundaries settle on necks and low-probability valleys
+    dmax = float(dist.max())
+    relief = dmax - dist
+    if contact is not None:
+        relief = relief + dmax * 0.5 * contact
+    if prob is not None:
+        relief = relief + dmax * 0.25 * (1 - prob)
+    lab = _flood(markers, comp > 0, relief.astype(np.float32))
+    return lab.astype(np.int32), n
+
+
+def _flood(markers: np.ndarray, comp: np.ndarray, relief: np.ndarray, levels: int = 24) -> np.ndarray:
+    """Marker-controlled watershed by level flooding (restricted dilations per level)."""
+    lab = markers.astype(np.float32)
+    lab[~comp] = 0
+    k = np.ones((3, 3), np.uint8)
+    vals = relief[comp]
+    for level in np.linspace(float(vals.min()), float(vals.max()), levels + 1)[1:]:
+        allowed = comp & (relief <= level)
+        for _ in range(10000):
+            d = cv2.dilate(lab, k)
+            grow = allowed & (lab == 0) & (d > 0)
+            if not grow.any():
+                break
+            lab[grow] = d[grow]
+    for _ in range(10000):  # anything left (unreachable within levels): nearest label
+        rest = comp & (lab == 0)
+        if not rest.any():
+            break
+        d = cv2.dilate(lab, k)
+        grow = rest & (d > 0)
+        if not grow.any():
+            break
+        lab[grow] = d[grow]
+    return lab.astype(np.int32)
+
+
+def _simplify(c: np.ndarray, eps: float) -> np.ndarray:
+    if eps > 0 and len(c) > 8:
+        s = cv2.approxPolyDP(c, eps, True)
+        if len(s) >= 3:
+            return s
+    return c
+
+
+def outlines(obj_mask: np.ndarray, offset=(0, 0), eps: float = 1.0, min_hole_area: int = 0):
+    """Exterior + own holes of one object mask (largest outer contour; holes with hierarchy)."""
+    m = np.ascontiguousarray(np.pad(obj_mask.astype(np.uint8), 1))
+    cs, hier = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if not cs:
+        return None
+    hier = hier[0]
+    outer = [i for i in range(len(cs)) if hier[i][3] < 0]
+    if not outer:
+        return None
+    best = max(outer, key=lambda i: (cv2.contourArea(cs[i]), len(cs[i])))
+    ox, oy = offset[0] - 1, offset[1] - 1
+    ext = _simplify(cs[best], eps).reshape(-1, 2) + (ox, oy)
+    holes = []
+    child = hier[best][2]
+    while child >= 0:
+        hc = cs[child]
+        if cv2.contourArea(hc) >= min_hole_area and len(hc) >= 3:
+            holes.append((_simplify(hc, eps).reshape(-1, 2) + (ox, oy)).tolist())
+        child = hier[child][0]
+    if len(ext) < 3:
+        return None
+    return ext.tolist(), holes
+
+
+def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50,
+              contact: np.ndarray | None = None, split: bool = True, eps: float = 1.0,
+              fill_holes_below: int | None = None, saddle_ratio: float = 0.55) -> list[dict]:
+    """Full-resolution probability map (float32 HxW) -> list of polygon dicts (no metrics)."""
+    fg = (prob >= threshold).astype(np.uint8)
+    fg = fill_small_holes(fg, min_area_px if fill_holes_below is None else fill_holes_below)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    H, W = fg.shape
+    polys = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area < min_area_px:
+            continue
+        x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(W, x + w + 1), min(H, y + h + 1)
+        comp = lab[y0:y1, x0:x1] == i
+        pc = prob[y0:y1, x0:x1]
+        cc = contact[y0:y1, x0:x1] if contact is not None else None
+        if split:
+            sub, k = split_touching(comp, pc, cc, saddle_ratio=saddle_ratio)
+        else:
+            sub, k = comp.astype(np.int32), 1
+        for j in range(1, k + 1):
+            om = sub == j
+            if int(om.sum()) < min_area_px:
+                continue
+            if k > 1:  # a watershed piece may be ragged: keep its main body
+                kk, ll, st, _ = cv2.connectedComponentsWithStats(om.astype(np.uint8), connectivity=8)
+                if kk > 2:
+                    om = ll == (1 + int(np.argmax(st[1:, 4])))
+            res = outlines(om, (x0, y0), eps=eps, min_hole_area=0)
+            if res is None:
+                continue
+            ext, holes = res
+            conf = float(pc[om].mean()) if om.any() else 0.0
+            polys.append({"exterior": ext, "holes": holes, "confidence": round(conf, 4)})
+    return polys
+
