@@ -74,6 +74,12 @@ def _isolated_media(settings, tmp_path):
         }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_auth_throttles(settings):
+    """Sign-in throttle counts (apps.accounts.throttling) start from zero in every test."""
+    settings.ACCOUNTS_THROTTLE_NAMESPACE = uuid.uuid4().hex
+
+
 @pytest.fixture
 def make_user(db):
     """Create users: ``make_user(email=..., password=..., is_staff=...)``."""
@@ -81,7 +87,8 @@ def make_user(db):
 
     def factory(email: str | None = None, password: str = "correct-horse-battery-9", **extra):  # noqa: S107
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.org"
-        user = get_user_model().objects.create_user(email=email, password=password, email_verified=True, **extra)
+        extra.setdefault("email_verified", True)
+        user = get_user_model().objects.create_user(email=email, password=password, **extra)
         user.raw_password = password
         return user
 

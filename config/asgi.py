@@ -16,6 +16,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.accounts.realtime.auth import JWTAuthMiddleware  # noqa: E402
+
 
 def _websocket_urlpatterns() -> list:
     patterns: list = []
@@ -33,7 +35,7 @@ def _websocket_urlpatterns() -> list:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(_websocket_urlpatterns()))),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(JWTAuthMiddleware(URLRouter(_websocket_urlpatterns())))),
     }
 )
 

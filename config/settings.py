@@ -327,7 +327,11 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.common.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.common.logging.RequestIdFilter"},
+        # Masks passwords, JWTs and reset/verification link tokens in every log line.
+        "redact_secrets": {"()": "apps.accounts.logging.RedactSecretsFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"},
         "json": {
@@ -337,7 +341,7 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id", "redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -354,11 +358,11 @@ JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
 JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 EXPORT_ASYNC_THRESHOLD_IMAGES = env.int("EXPORT_ASYNC_THRESHOLD_IMAGES", default=200)
+# Segmentation engine behind apps/segmentation/engine.py: "inprocess" (ml/ in this process).
+ENGINE_BACKEND = env.str("ENGINE_BACKEND", default="inprocess")
 DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@spheroseg.local")
 DEMO_USER_PASSWORD = env.str("DEMO_USER_PASSWORD", default="spheroids-demo-2026")
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
-# Segmentation engine behind apps/segmentation/engine.py: "inprocess" (ml/ in this process).
-ENGINE_BACKEND = env.str("ENGINE_BACKEND", default="inprocess")
 )
 WHITENOISE_USE_FINDERS = not PRODUCTION

@@ -47,3 +47,23 @@ def ensure_user(*, email: str, password: str, name: str = "", is_staff: bool = F
         return _to_info(user), False
     user = User.objects.create_user(email=email, password=password, name=name, is_staff=is_staff, email_verified=True)
     return _to_info(user), True
+
+
+def is_operator(*, user_id: uuid.UUID | str) -> bool:
+    """Whether the user is an active operator (staff)."""
+    return User.objects.filter(pk=uuid.UUID(str(user_id)), is_active=True, is_staff=True).exists()
+
+
+def is_active_user(*, user_id: uuid.UUID | str) -> bool:
+    return User.objects.filter(pk=uuid.UUID(str(user_id)), is_active=True).exists()
+
+
+def find_users_by_emails(*, emails: Iterable[str]) -> dict[str, UserInfo]:
+    """Active users by e-mail (case-insensitive), keyed by the normalised address, one query."""
+    wanted = {(e or "").strip().lower() for e in emails} - {""}
+    if not wanted:
+        return {}
+    from django.db.models.functions import Lower
+
+    found = User.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=wanted, is_active=True)
+    return {u.email_lower: _to_info(u) for u in found}
