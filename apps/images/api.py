@@ -26,6 +26,7 @@ from apps.images.contracts import (
     AccessDenied,
     Action,
     ImageInfo,
+    ImageListItem,
     ImageNotFound,
     ImagePage,
     ImagesError,
@@ -43,7 +44,7 @@ __all__ = [
     "AccessDenied", "Action", "ImageNotFound", "ImagesError", "ProjectNotFound", "Role", "UploadInput",
     "check_access", "check_image_access", "get_project", "get_projects", "get_image", "get_images",
     "list_project_image_ids", "member_project_ids", "project_member_ids", "list_projects_for_user",
-    "get_project_summary", "list_members", "list_images", "image_statuses", "image_orderings", "open_image",
+    "get_project_summary", "list_members", "list_images", "get_image_list_item", "image_statuses", "image_orderings", "open_image",
     "open_thumbnail", "storage_used", "create_project", "update_project", "delete_project", "add_member",
     "change_member_role", "remove_member", "leave_project", "transfer_ownership", "upload_images",
     "delete_image",
@@ -128,6 +129,11 @@ def list_images(
     return selectors.list_images(
         project_id=project_id, status=status, search=search, ordering=ordering, page=page, page_size=page_size
     )
+
+
+def get_image_list_item(*, image: ImageInfo) -> ImageListItem:
+    """The image with its segmentation state (status, progress, stage, object count)."""
+    return selectors.image_list_item(image=image)
 
 
 def image_statuses() -> list[str]:

@@ -58,6 +58,20 @@ def sha256_of(fh: BinaryIO) -> str:
     return digest.hexdigest()
 
 
+class _KeepOpen:
+    """Delegating proxy whose close() does nothing: Pillow 13 closes a file object it was
+    given when the image is closed, and the caller still needs the upload afterwards."""
+
+    def __init__(self, fh: BinaryIO):
+        self._fh = fh
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
 def _classify(exc: Exception, *, stage: str) -> ImagingError:
     msg = str(exc) or "The file could not be read as an image."
     low = msg.lower()
@@ -78,6 +92,7 @@ def _classify(exc: Exception, *, stage: str) -> ImagingError:
 
 def decode_and_thumbnail(fh: BinaryIO, *, max_pixels: int) -> Decoded:
     """Validate by decoding; returns the metadata and a PNG thumbnail. Raises ImagingError."""
+    fh = _KeepOpen(fh)
     try:
         header = mlio.probe(fh)
     except mlio.ImageReadError as exc:

@@ -334,6 +334,11 @@ def list_images(
     page_size = max(1, int(page_size))
     start = (page - 1) * page_size
     rows = [image_info(i) for i in qs.order_by(*order)[start : start + page_size]] if start < total else []
+    items = _list_items(rows)
+    return ImagePage(items=items, total=total, page=page, page_size=page_size)
+
+
+def _list_items(rows: list[ImageInfo]) -> list[ImageListItem]:
     states = _segmentation_states([r.id for r in rows])
     items = []
     for info in rows:
@@ -352,4 +357,8 @@ def list_images(
                     error=st.error,
                 )
             )
-    return ImagePage(items=items, total=total, page=page, page_size=page_size)
+    return items
+
+
+def image_list_item(*, image: ImageInfo) -> ImageListItem:
+    return _list_items([image])[0]

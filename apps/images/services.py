@@ -454,7 +454,7 @@ def _ingest_one(project: Project, uploader: uuid.UUID, item: UploadInput, *, quo
         stored.append(storage.save_file(storage.image_name(project.id, image_id, decoded.format), fh))
         stored.append(storage.save_bytes(storage.thumbnail_name(project.id, image_id), decoded.thumbnail_png))
         if decoded.pixel_size_um is not None:
-            pixel_size, px_source = decoded.pixel_size_um, "file"
+            pixel_size, px_source = round(decoded.pixel_size_um, 6), "file"
         elif project.pixel_size_um is not None:
             pixel_size, px_source = project.pixel_size_um, "project"
         else:
