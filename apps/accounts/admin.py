@@ -58,7 +58,7 @@ class UserAdmin(DjangoUserAdmin):
 
         if obj is None or obj.pk is None:
             return "-"
-        url = reverse("admin:accounts_user_password_change", args=[obj.pk])
+        url = reverse("admin:auth_user_password_change", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("Change the password"))
 
     @admin.action(description=_("Activate selected users"))
