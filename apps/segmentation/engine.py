@@ -105,7 +105,8 @@ class InProcessEngine:
         from ml import io as ml_io
 
         try:
-            return ml_io.read_image(data)
+            array, _info = ml_io.read_image(data)
+            return array
         except ml_io.ImageReadError as exc:
             raise ImageDecodeError(str(exc)) from exc
         except (OSError, ValueError, SyntaxError) as exc:  # decoders raise these on corrupt data
@@ -177,3 +178,16 @@ def get_engine() -> Engine:
                 raise EngineError(f"unknown ENGINE_BACKEND {key!r} (known: {', '.join(_BACKENDS)})") from None
             _engine, _engine_key = factory(), key
         return _engine
+
+
+# --------------------------------------------------------------------------- geometry (exports)
+
+
+def rasterize(polygons: list[dict[str, Any]], height: int, width: int) -> Any:
+    """Label mask (uint16 numpy array, 0 background, 1..N in input order) of ``{"exterior", "holes"}``
+    polygons: the one rasteriser (``ml.geometry``), used by the mask, COCO RLE and archive exports."""
+    from ml import geometry
+
+    shapes = [{"exterior": p["exterior"], "holes": p.get("holes") or []} for p in polygons]
+    return geometry.rasterize(shapes, int(height), int(width))
+

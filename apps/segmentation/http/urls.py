@@ -1,4 +1,17 @@
 """URLs of the segmentation context: REST under /api/v1/ and server-rendered pages."""
 
-api_urlpatterns: list = []
+from django.urls import path
+
+from apps.segmentation.http import views
+
+api_urlpatterns = [
+    path("models/", views.ModelListView.as_view(), name="model-list"),
+    path("images/<str:image_id>/segment/", views.ImageSegmentView.as_view(), name="image-segment"),
+    path("projects/<str:project_id>/segment/", views.ProjectSegmentView.as_view(), name="project-segment"),
+    path("images/<str:image_id>/segmentation/", views.SegmentationView.as_view(), name="image-segmentation"),
+    path("images/<str:image_id>/segmentation/versions/", views.VersionListView.as_view(),
+         name="image-segmentation-versions"),
+    path("images/<str:image_id>/segmentation/versions/<int:version>/restore/", views.RestoreView.as_view(),
+         name="image-segmentation-restore"),
+]
 page_urlpatterns: list = []
