@@ -28,3 +28,9 @@ def flushed_broker():
     broker.flush_all()
     yield broker
     broker.flush_all()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # These tests are about jobs: skip Argon2's deliberate slowness when creating users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
