@@ -1,0 +1,187 @@
+"""Uploads over REST: real images accepted with metadata, a catalogue of bad files refused per file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from apps.common import events as bus
+from apps.images import api
+from apps.images.models import Image
+from apps.images.tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def test_real_spheroid_images_upload_with_correct_metadata(project_with_owner):
+    owner, project = project_with_owner
+    files = [(p.name, p.read_bytes()) for p in f.DEMO_IMAGES]
+    assert len(files) == 3
+    response = f.upload(owner, project.id, files)
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["accepted"] == 3 and body["rejected"] == 0
+    for (name, data), result in zip(files, body["results"], strict=True):
+        assert result["outcome"] == "accepted" and result["status"] == 201 and result["filename"] == name
+        image = result["image"]
+        with PILImage.open(io.BytesIO(data)) as pil:
+            assert (image["width"], image["height"]) == pil.size
+        assert image["format"] == "PNG" and image["bit_depth"] == 8 and image["channels"] == 3
+        assert image["pages"] == 1 and image["file_size"] == len(data)
+        assert image["sha256"] == hashlib.sha256(data).hexdigest()
+        assert image["original_name"] == name
+        # No pixel size in these PNGs: the project's default applies.
+        assert image["pixel_size_um"] == 1.5 and image["pixel_size_source"] == "project"
+        row = Image.objects.get(id=image["id"])
+        assert row.storage_name == f"images/{project.id}/{row.id}.png"  # generated, not the user's name
+        with default_storage.open(row.storage_name, "rb") as fh:
+            assert fh.read() == data
+        with default_storage.open(row.thumbnail_name, "rb") as fh, PILImage.open(fh) as thumb:
+            assert max(thumb.size) == 256 and thumb.mode == "L"
+    listed = owner.get(f"/api/v1/projects/{project.id}/").json()
+    assert listed["image_count"] == 3
+
+
+def test_formats_and_16_bit_tiff_with_a_narrow_range(project_with_owner):
+    owner, project = project_with_owner
+    files = [
+        ("dim16.tif", f.tiff16_bytes(lo=1000, hi=1200)),
+        ("stack.tiff", f.tiff16_bytes(pages=3)),
+        ("calibrated.tif", f.tiff16_bytes(resolution_um=0.65, lo=5, hi=40)),
+        ("photo.jpg", f.jpeg_bytes()),
+        ("scan.bmp", f.bmp_bytes()),
+    ]
+    response = f.upload(owner, project.id, files)
+    assert response.status_code == 201, response.json()
+    images = {r["filename"]: r["image"] for r in response.json()["results"]}
+    dim = images["dim16.tif"]
+    assert (dim["format"], dim["bit_depth"], dim["channels"], dim["width"], dim["height"]) == ("TIFF", 16, 1, 80, 60)
+    assert images["stack.tiff"]["pages"] == 3
+    assert images["calibrated.tif"]["pixel_size_um"] == pytest.approx(0.65)
+    assert images["calibrated.tif"]["pixel_size_source"] == "file"
+    assert images["photo.jpg"]["format"] == "JPEG" and images["scan.bmp"]["format"] == "BMP"
+    # The thumbnail of a dim 16-bit image is stretched to the full 8-bit range (visible).
+    thumb = owner.get(dim["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/png"
+    with PILImage.open(io.BytesIO(b"".join(thumb.streaming_content))) as pil:
+        lo, hi = pil.getextrema()
+    assert lo <= 10 and hi >= 245
+
+
+BAD_FILES = [
+    ("zero.png", b"", 400, "empty"),
+    ("truncated.png", f.truncated_png(), 400, "truncated"),
+    ("text.tif", f.TEXT, 415, "not_an_image"),
+    ("vector.svg", f.SVG, 415, "not_an_image"),
+    ("drawing.png", f.SVG, 415, "not_an_image"),
+    ("page.png", f.HTML, 415, "not_an_image"),
+    ("bomb.png", f.huge_png_header(), 413, "too_many_pixels"),
+    ("bomb.tif", f.huge_tiff_header(), 413, "too_many_pixels"),
+    ("../../etc/evil.png", f.png_bytes(seed=42), 400, "unsafe_filename"),
+    ("../", f.png_bytes(seed=43), 400, "unsafe_filename"),
+]
+
+
+def test_catalogue_of_bad_files_is_refused_per_file_and_nothing_is_stored(project_with_owner, settings):
+    owner, project = project_with_owner
+    settings.UPLOAD_MAX_FILE_BYTES = 200_000
+    big = f.DEMO_IMAGES[0].read_bytes()  # ~1 MB: over the limit set above
+    catalogue = [*BAD_FILES, ("big.png", big, 413, "too_large")]
+    before = f.stored_names()
+
+    for name, data, status, code in catalogue:  # one at a time: each answers its own 4xx
+        response = f.upload(owner, project.id, [(name, data)])
+        assert response.status_code == status, (name, response.json())
+        body = response.json()
+        assert body["code"] == code and body["detail"], name
+        assert body["results"][0]["outcome"] == "rejected"
+        assert "/" not in body["results"][0]["filename"]
+
+    together = f.upload(owner, project.id, [(n, d) for n, d, _, _ in catalogue])
+    assert together.status_code == 400
+    results = together.json()["results"]
+    assert [(r["status"], r["code"]) for r in results] == [(s, c) for _, _, s, c in catalogue]
+    assert not Image.objects.exists()
+    assert f.stored_names() == before == []
+
+
+def test_good_files_of_a_mixed_request_are_kept(project_with_owner):
+    owner, project = project_with_owner
+    response = f.upload(owner, project.id, [("a.png", f.png_bytes(seed=1)), ("bad.tif", f.TEXT),
+                                            ("b.png", f.png_bytes(seed=2))])
+    assert response.status_code == 207
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
+    assert Image.objects.count() == 2
+    assert len(f.stored_names()) == 4  # two originals, two thumbnails
+
+
+def test_duplicates_are_reported_with_the_existing_image(project_with_owner):
+    owner, project = project_with_owner
+    data = f.png_bytes(seed=7)
+    first = f.upload(owner, project.id, [("one.png", data)]).json()["results"][0]["image"]["id"]
+    again = f.upload(owner, project.id, [("renamed.png", data), ("same-again.png", f.png_bytes(seed=8)),
+                                         ("dup-in-request.png", f.png_bytes(seed=8))])
+    results = again.json()["results"]
+    assert again.status_code == 207
+    assert results[0]["code"] == "duplicate" and results[0]["status"] == 409
+    assert results[0]["existing_image_id"] == first
+    assert results[1]["outcome"] == "accepted"
+    assert results[2]["code"] == "duplicate" and results[2]["existing_image_id"] == results[1]["image"]["id"]
+    # Another project may hold the same file.
+    other = api.create_project(actor_id=owner.user.id, name="Other")
+    assert f.upload(owner, other.id, [("one.png", data)]).status_code == 201
+
+
+def test_too_many_files_and_quota(project_with_owner, settings):
+    owner, project = project_with_owner
+    settings.UPLOAD_MAX_FILES_PER_REQUEST = 2
+    three = [(f"{i}.png", f.png_bytes(seed=i)) for i in range(3)]
+    response = f.upload(owner, project.id, three)
+    assert response.status_code == 413 and response.json()["code"] == "too_many_files"
+    assert not Image.objects.exists()
+
+    settings.UPLOAD_MAX_FILES_PER_REQUEST = 10
+    sizes = [len(d) for _, d in three]
+    settings.USER_STORAGE_QUOTA_BYTES = sizes[0] + sizes[1] + 10
+    response = f.upload(owner, project.id, three)
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["accepted", "accepted", "rejected"]
+    assert results[2]["code"] == "quota_exceeded" and results[2]["status"] == 413
+    assert api.storage_used(user_id=owner.user.id) == sizes[0] + sizes[1]
+    assert len(f.stored_names()) == 4
+
+
+def test_django_parser_file_count_limit_answers_json(project_with_owner, settings):
+    owner, project = project_with_owner
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = f.upload(owner, project.id, [(f"{i}.png", f.png_bytes(seed=i)) for i in range(3)])
+    assert response.status_code == 413 and response.json()["code"] == "too_many_files"
+    assert not Image.objects.exists()
+
+
+def test_upload_without_files_is_a_400(project_with_owner):
+    owner, project = project_with_owner
+    response = owner.post(f"/api/v1/projects/{project.id}/images/", {}, format="multipart")
+    assert response.status_code == 400 and response.json()["code"] == "no_files"
+
+
+def test_upload_publishes_one_event_per_accepted_image(project_with_owner):
+    owner, project = project_with_owner
+    seen = []
+    bus.subscribe("images.image.uploaded", seen.append, phase="in_transaction")
+    try:
+        f.upload(owner, project.id, [("a.png", f.png_bytes(seed=1)), ("b.tif", f.TEXT)])
+    finally:
+        bus.unsubscribe("images.image.uploaded", seen.append, phase="in_transaction")
+    assert len(seen) == 1
+    event = seen[0]
+    image = Image.objects.get()
+    assert (event.subject_id, event.project_id, event.actor_id) == (str(image.id), str(project.id),
+                                                                    str(owner.user.id))
