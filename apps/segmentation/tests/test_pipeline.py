@@ -1,0 +1,142 @@
+"""The job handler end to end: the real broker wiring (StubBroker here, Redis/RabbitMQ in the
+distributed run), an in-process dramatiq.Worker, real demo images, the real engine."""
+
+from __future__ import annotations
+
+import contextlib
+
+import dramatiq
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from apps.common import events
+from apps.images import api as images_api
+from apps.segmentation import api
+from apps.segmentation.contracts import ImageStatus
+from apps.segmentation.models import ResultVersion
+from apps.tasks import api as tasks_api
+from apps.tasks.contracts import JobStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@contextlib.contextmanager
+def recording(*names):
+    seen: list = []
+
+    def record(event):
+        seen.append(event)
+
+    for name in names:
+        events.subscribe(name, record)
+    try:
+        yield seen
+    finally:
+        for name in names:
+            events.unsubscribe(name, record)
+
+
+def run_worker():
+    """Process every queued message with one worker thread, then stop."""
+    broker = dramatiq.get_broker()
+    if not hasattr(broker, "join"):
+        pytest.skip("needs a broker that can be drained")
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        for queue in list(broker.get_declared_queues()):
+            broker.join(queue, timeout=120_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+
+def test_classical_run_stores_one_version_with_polygons_and_metrics(world):
+    with recording("segmentation.run.requested", "segmentation.run.started", "segmentation.run.succeeded") as seen:
+        [(job, created)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+        assert created
+        run_worker()
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert done.progress == 100 and done.attempts == 1
+    rows = list(ResultVersion.objects.filter(image_id=world.image_id))
+    assert len(rows) == 1
+    row = rows[0]
+    assert done.result_ref == str(row.id) and row.job_id == job.id and row.version == 1
+    result = api.get_result_version(image_id=world.image_id)
+    assert result.model_name == "classical" and result.model_version
+    assert result.source == "model" and result.author_id == world.editor.id
+    assert result.object_count == len(result.polygons) >= 1
+    poly = result.polygons[0]
+    assert len(poly.exterior) >= 3 and poly.metrics["area_px"] > 1000 and poly.metrics["area_um2"] > 0
+    assert result.timings["total"] > 0 and result.params["model"] == "classical"
+    names = [e.name for e in seen]
+    assert names == ["segmentation.run.requested", "segmentation.run.started", "segmentation.run.succeeded"]
+    assert all(e.project_id == str(world.project_id) and e.actor_id == str(world.editor.id) for e in seen)
+    assert seen[-1].model_name == "classical" and seen[-1].result_version == 1
+    state = api.get_image_states(image_ids=[world.image_id])[world.image_id]
+    assert state.status == ImageStatus.DONE and state.latest_version == 1 and state.progress == 100
+    # Resegmenting adds a version.
+    [(again, created)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+    assert created and again.id != job.id
+    run_worker()
+    assert list(ResultVersion.objects.filter(image_id=world.image_id).values_list("version", flat=True)) == [2, 1]
+
+
+def test_unet_run_when_the_trained_model_is_present(world):
+    names = {m.name: m for m in api.list_models()}
+    unets = [m for m in names.values() if m.kind == "unet"]
+    if not unets:
+        pytest.skip("no trained U-Net in ml/weights yet")
+    [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model=unets[0].name)
+    run_worker()
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    result = api.get_result_version(image_id=world.image_id)
+    assert result.model_name == unets[0].name and result.object_count >= 1
+    assert result.polygons[0].metrics["area_px"] > 0
+
+
+def test_corrupt_stored_file_fails_at_once_without_retry(world):
+    info = images_api.get_image(image_id=world.image_id)
+    default_storage.delete(info.storage_name)
+    assert default_storage.save(info.storage_name, ContentFile(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)) == info.storage_name
+    with recording("segmentation.run.failed") as failed:
+        [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+        run_worker()
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.FAILED and done.attempts == 1
+    assert "corrupt" in done.error
+    assert ResultVersion.objects.count() == 0
+    assert [e.subject_id for e in failed] == [str(job.id)] and failed[0].model_name == "classical"
+    state = api.get_image_states(image_ids=[world.image_id])[world.image_id]
+    assert state.status == ImageStatus.FAILED and "corrupt" in state.error
+
+
+def test_job_cancelled_while_running_writes_no_result(world):
+    def cancel_when_started(event):
+        tasks_api.cancel_job(job_id=event.subject_id, actor_id=world.editor.id)
+
+    events.subscribe("segmentation.run.started", cancel_when_started)
+    try:
+        with recording("segmentation.run.cancelled", "segmentation.run.succeeded") as seen:
+            [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+            run_worker()
+    finally:
+        events.unsubscribe("segmentation.run.started", cancel_when_started)
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.CANCELLED
+    assert done.started_at is not None  # it was running when cancelled
+    assert ResultVersion.objects.count() == 0
+    assert [e.name for e in seen] == ["segmentation.run.cancelled"]
+    assert api.get_image_states(image_ids=[world.image_id])[world.image_id].status == ImageStatus.NEW
+
+
+def test_job_cancelled_while_queued_never_runs(world):
+    [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+    tasks_api.cancel_job(job_id=job.id, actor_id=world.editor.id)
+    run_worker()
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.CANCELLED and done.started_at is None
+    assert ResultVersion.objects.count() == 0
