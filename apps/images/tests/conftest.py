@@ -28,3 +28,6 @@ def on_commit(django_capture_on_commit_callbacks):
         return django_capture_on_commit_callbacks(execute=True)
 
     return run
+
+
+from tests.s3.fixtures import moto_s3_server, s3_storage  # noqa: E402,F401  (shared S3 fixtures)

@@ -137,3 +137,8 @@ def stored_names(prefix: str = "") -> list[str]:
 
     walk(prefix.rstrip("/"))
     return sorted(found)
+
+
+def project_files(project_id) -> list[str]:
+    """Stored originals and thumbnails of one project (works on a shared S3 bucket too)."""
+    return stored_names(f"images/{project_id}") + stored_names(f"thumbnails/{project_id}")

@@ -45,7 +45,7 @@ def test_second_user_sees_nothing_until_invited_then_exactly_their_role(project_
     refused = f.upload(other, pid, [("x.png", f.png_bytes(seed=99))])
     assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
     assert other.delete(f"/api/v1/images/{iid}/").status_code == 403
-    assert Image.objects.count() == 1 and len(f.stored_names()) == 2
+    assert Image.objects.count() == 1 and len(f.project_files(pid)) == 2
 
     # Editor: uploads and deletes images, still cannot manage.
     api.change_member_role(actor_id=owner.user.id, project_id=pid, user_id=other.user.id, role="editor")
@@ -55,7 +55,7 @@ def test_second_user_sees_nothing_until_invited_then_exactly_their_role(project_
     with on_commit():
         assert other.delete(f"/api/v1/images/{iid}/").status_code == 204
     assert other.delete(f"/api/v1/projects/{pid}/").status_code == 403
-    assert Image.objects.count() == 1 and len(f.stored_names()) == 2
+    assert Image.objects.count() == 1 and len(f.project_files(pid)) == 2
 
     # Removed again: back to 404.
     api.remove_member(actor_id=owner.user.id, project_id=pid, user_id=other.user.id)
@@ -110,8 +110,8 @@ def test_deleting_a_project_removes_its_files_and_publishes(project_with_owner, 
             assert owner.delete(f"/api/v1/projects/{project.id}/").status_code == 204
     finally:
         bus.unsubscribe("images.project.deleted", seen.append)
-    assert f.stored_names(f"images/{project.id}") == [] and f.stored_names(f"thumbnails/{project.id}") == []
-    assert len(f.stored_names()) == 2  # the other project's image and thumbnail stay
+    assert f.project_files(project.id) == []
+    assert len(f.project_files(other.id)) == 2  # the other project's image and thumbnail stay
     assert not Project.objects.filter(id=project.id).exists() and Image.objects.count() == 1
     assert len(seen) == 1 and seen[0].project_id == str(project.id) and seen[0].image_count == 3
 

@@ -91,7 +91,6 @@ def test_catalogue_of_bad_files_is_refused_per_file_and_nothing_is_stored(projec
     settings.UPLOAD_MAX_FILE_BYTES = 200_000
     big = f.DEMO_IMAGES[0].read_bytes()  # ~1 MB: over the limit set above
     catalogue = [*BAD_FILES, ("big.png", big, 413, "too_large")]
-    before = f.stored_names()
 
     for name, data, status, code in catalogue:  # one at a time: each answers its own 4xx
         response = f.upload(owner, project.id, [(name, data)])
@@ -106,7 +105,7 @@ def test_catalogue_of_bad_files_is_refused_per_file_and_nothing_is_stored(projec
     results = together.json()["results"]
     assert [(r["status"], r["code"]) for r in results] == [(s, c) for _, _, s, c in catalogue]
     assert not Image.objects.exists()
-    assert f.stored_names() == before == []
+    assert f.project_files(project.id) == []
 
 
 def test_good_files_of_a_mixed_request_are_kept(project_with_owner):
@@ -118,7 +117,7 @@ def test_good_files_of_a_mixed_request_are_kept(project_with_owner):
     assert (body["accepted"], body["rejected"]) == (2, 1)
     assert [r["outcome"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
     assert Image.objects.count() == 2
-    assert len(f.stored_names()) == 4  # two originals, two thumbnails
+    assert len(f.project_files(project.id)) == 4  # two originals, two thumbnails
 
 
 def test_duplicates_are_reported_with_the_existing_image(project_with_owner):
@@ -155,7 +154,7 @@ def test_too_many_files_and_quota(project_with_owner, settings):
     assert [r["outcome"] for r in results] == ["accepted", "accepted", "rejected"]
     assert results[2]["code"] == "quota_exceeded" and results[2]["status"] == 413
     assert api.storage_used(user_id=owner.user.id) == sizes[0] + sizes[1]
-    assert len(f.stored_names()) == 4
+    assert len(f.project_files(project.id)) == 4
 
 
 def test_django_parser_file_count_limit_answers_json(project_with_owner, settings):
