@@ -191,3 +191,13 @@ def rasterize(polygons: list[dict[str, Any]], height: int, width: int) -> Any:
     shapes = [{"exterior": p["exterior"], "holes": p.get("holes") or []} for p in polygons]
     return geometry.rasterize(shapes, int(height), int(width))
 
+
+
+def timed_segment(data: bytes, model: str | None) -> tuple[float, int]:
+    """Segment encoded bytes with the in-process engine: (seconds, objects). Top-level and
+    picklable, so benchmarks can run the engine alone in worker processes."""
+    import time
+
+    start = time.perf_counter()
+    result = InProcessEngine().segment(data, model=model)
+    return time.perf_counter() - start, len(result["polygons"])
