@@ -1,0 +1,112 @@
+"""Benchmark of the project image list endpoint on a project of 10,000 images.
+
+    manage.py bench_api [--images 10000] [--runs 200] [--page-size 50]
+
+Seeds (once, with bulk inserts; records only, no files) a benchmark user and project in the
+configured database (use PostgreSQL: DATABASE_URL), then times GET /api/v1/projects/{id}/images/
+in-process through the whole Django stack (middleware, session auth, DRF, serialisation) and
+prints p50 / p95 / max latency and the number of SQL queries per request for a few variants.
+Target: p95 under 50 ms for the default page.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from apps.accounts import api as accounts_api
+from apps.images import api
+from apps.images.contracts import Role
+from apps.images.models import Image
+
+BENCH_EMAIL = "bench-api@spheroseg.local"
+BENCH_PROJECT = "API benchmark"
+
+
+class Command(BaseCommand):
+    help = "Seed a project of 10,000 images and time the image list endpoint (p50/p95, queries)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--images", type=int, default=10_000)
+        parser.add_argument("--runs", type=int, default=200)
+        parser.add_argument("--page-size", type=int, default=50)
+
+    def handle(self, *args, **options):
+        n, runs, page_size = options["images"], options["runs"], options["page_size"]
+        vendor = connection.vendor
+        if vendor != "postgresql":
+            self.stderr.write(f"Note: database is {vendor}; the reference figures use PostgreSQL (DATABASE_URL).")
+        user, _ = accounts_api.ensure_user(email=BENCH_EMAIL, password=uuid.uuid4().hex, name="API benchmark")
+        project_id = self._seed(user.id, n)
+
+        client = Client()
+        from django.contrib.auth import get_user_model
+
+        client.force_login(get_user_model().objects.get(id=user.id))
+        url = f"/api/v1/projects/{project_id}/images/"
+        variants = [
+            ("default page (newest first)", {"page_size": page_size}),
+            ("page 100, ordered by name", {"page_size": page_size, "page": 100, "ordering": "name"}),
+            ("search by name", {"page_size": page_size, "search": "0042"}),
+            ("status filter (new)", {"page_size": page_size, "status": "new"}),
+        ]
+        self.stdout.write(f"GET {url} on {vendor}, {n:,} images, page size {page_size}, {runs} runs each")
+        for label, params in variants:
+            for _ in range(max(5, runs // 20)):  # warm-up
+                client.get(url, params)
+            with CaptureQueriesContext(connection) as ctx:
+                response = client.get(url, params)
+            assert response.status_code == 200, response.content[:300]
+            timings = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                response = client.get(url, params)
+                timings.append((time.perf_counter() - start) * 1000)
+            timings.sort()
+            p50 = statistics.median(timings)
+            p95 = timings[min(len(timings) - 1, int(round(0.95 * len(timings))) - 1)]
+            self.stdout.write(
+                f"  {label:30s} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {timings[-1]:6.1f} ms  "
+                f"queries {len(ctx)}  count {response.json()['count']}"
+            )
+
+    def _seed(self, user_id, n: int):
+        project = next(
+            (s.project for s in api.list_projects_for_user(user_id=user_id)
+             if s.role is Role.OWNER and s.project.name == BENCH_PROJECT),
+            None,
+        )
+        if project is None:
+            project = api.create_project(actor_id=user_id, name=BENCH_PROJECT, description="Records only (no files).")
+        have = Image.objects.filter(project_id=project.id).count()
+        if have < n:
+            start = time.perf_counter()
+            batch = []
+            with transaction.atomic():
+                for i in range(have, n):
+                    batch.append(Image(
+                        project_id=project.id, original_name=f"spheroid-{i:06d}.tif",
+                        storage_name=f"bench/{project.id}/{i}.tif", thumbnail_name=f"bench/{project.id}/{i}.png",
+                        format="TIFF", width=1024, height=1024, bit_depth=16, channels=1, pages=1,
+                        pixel_size_um=0.65, pixel_size_source="project", file_size=2_100_000 + i,
+                        sha256=f"{uuid.uuid5(project.id, str(i)).hex}{i:032x}"[:64], uploaded_by=user_id,
+                    ))
+                    if len(batch) == 5000:
+                        Image.objects.bulk_create(batch)
+                        batch = []
+                if batch:
+                    Image.objects.bulk_create(batch)
+            self.stdout.write(f"Seeded {n - have:,} image records in {time.perf_counter() - start:.1f} s")
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"ANALYZE {Image._meta.db_table}")
+        if settings.DEBUG:
+            self.stderr.write("Note: DEBUG is on (query logging adds overhead); DEBUG=false gives product figures.")
+        return project.id
