@@ -336,7 +336,7 @@ def probe(source: Source) -> ImageInfo:
         try:
             info = _pil_info(img, fmt, png_bits)
         finally:
-            img.close()
+            _close(img, fh, source)
         if info.width <= 0 or info.height <= 0:
             raise ImageReadError("The image has no pixels.")
         return info
@@ -381,10 +381,20 @@ def read_image(source: Source, *, max_pixels: int | None = None) -> tuple[np.nda
             except Exception as exc:
                 raise ImageReadError(f"Cannot decode this {fmt} file: it is truncated or corrupt ({exc}).") from exc
         finally:
-            img.close()
+            _close(img, fh, source)
         if arr.ndim == 2 and info.bit_depth == 16 and arr.dtype == np.uint8:  # pragma: no cover
             info = ImageInfo(info.width, info.height, 8, info.channels, info.pages, info.pixel_size_um, info.format)
         return np.ascontiguousarray(arr), info
+
+
+def _close(img, fh, source) -> None:
+    """Close a Pillow image without closing a caller's file object."""
+    if hasattr(source, "read"):
+        return  # Image.close() would close the caller's stream; the image is dropped instead
+    try:
+        img.close()
+    except Exception:  # pragma: no cover
+        pass
 
 
 def _check_pixels(info: ImageInfo, max_pixels: int | None) -> None:
@@ -398,17 +408,21 @@ def _check_pixels(info: ImageInfo, max_pixels: int | None) -> None:
 
 
 def to_grey(array: np.ndarray) -> np.ndarray:
-    """Greyscale float32 view of a decoded array (luminance for RGB/RGBA)."""
+    """Greyscale float32 copy of a decoded array (luminance for RGB/RGBA), in row chunks."""
     a = np.asarray(array)
     if a.ndim == 3:
         if a.shape[-1] >= 3:
-            r, g, b = a[..., 0], a[..., 1], a[..., 2]
-            return (0.299 * r.astype(np.float32) + 0.587 * g.astype(np.float32)
-                    + 0.114 * b.astype(np.float32))
+            h = a.shape[0]
+            out = np.empty(a.shape[:2], np.float32)
+            w = np.array([0.299, 0.587, 0.114], np.float32)
+            step = max(1, (1 << 21) // max(1, a.shape[1]))  # ~2 M pixels per chunk: bounded memory
+            for y in range(0, h, step):
+                out[y:y + step] = a[y:y + step, :, :3].astype(np.float32) @ w
+            return out
         a = a[..., 0]
     if a.ndim != 2:
         raise ValueError(f"Expected HxW or HxWxC array, got shape {a.shape}")
-    return a.astype(np.float32, copy=False)
+    return a.astype(np.float32)
 
 
 def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
@@ -437,9 +451,8 @@ def normalize(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.nda
         lo, hi = float(grey.min()), float(grey.max())
         if not hi > lo:
             return np.zeros(grey.shape, np.float32)
-    out = grey - np.float32(lo)  # new array when grey is a view of the input
-    if out is grey or np.shares_memory(out, array):  # pragma: no cover - safety
-        out = out.copy()
+    out = grey  # a fresh float32 array owned here: stretch in place
+    out -= np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     np.clip(out, 0.0, 1.0, out=out)
     return out.astype(np.float32, copy=False)

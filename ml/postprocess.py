@@ -15,6 +15,8 @@ from scipy import ndimage as ndi
 
 __all__ = ["instances", "split_touching", "outlines", "fill_small_holes"]
 
+SPLIT_SIZE = 256  # objects larger than this (px) are split on a downscaled copy
+
 
 def fill_small_holes(mask: np.ndarray, max_hole_area: int) -> np.ndarray:
     """Fill background regions enclosed by foreground that are smaller than ``max_hole_area``."""
@@ -87,6 +89,20 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
                    *, saddle_ratio: float = 0.55, min_seed_frac: float = 0.04) -> tuple[np.ndarray, int]:
     """Split one binary component into touching objects. Returns (labels int32, count)."""
     comp = comp.astype(np.uint8)
+    H, W = comp.shape
+    f = max(H, W) / float(SPLIT_SIZE)
+    if f > 1.25:  # split at a reduced resolution, then map the labels back
+        sw, sh = max(4, round(W / f)), max(4, round(H / f))
+        small = (cv2.resize(comp.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) >= 0.5)
+        ps = None if prob is None else cv2.resize(prob, (sw, sh), interpolation=cv2.INTER_AREA)
+        cs = None if contact is None else cv2.resize(contact, (sw, sh), interpolation=cv2.INTER_AREA)
+        lab_s, n = split_touching(small, ps, cs, saddle_ratio=saddle_ratio, min_seed_frac=min_seed_frac)
+        if n <= 1:
+            return comp.astype(np.int32), 1
+        lab = cv2.resize(lab_s.astype(np.float32), (W, H), interpolation=cv2.INTER_NEAREST)
+        lab[comp == 0] = 0
+        lab = _flood(lab.astype(np.int32), comp > 0, np.zeros(comp.shape, np.float32), levels=1)
+        return lab, n
     area = int(comp.sum())
     dist = cv2.distanceTransform(np.pad(comp, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
     markers = np.zeros(comp.shape, np.int32)

@@ -1,6 +1,6 @@
 """Train the spheroid U-Net on synthetic brightfield images.
 
-    python -m ml.train --steps 1800 --seed 0            # the shipped weights
+    python -m ml.train --steps 1200 --crop 192 --seed 0   # the shipped weights
     python -m ml.train --steps 50 --pool 64 --out /tmp/x  # a smoke run
 
 Seeded (numpy + torch), a training pool and a disjoint validation pool of synthetic images
@@ -150,7 +150,7 @@ def val_iou(model, Xv, Yv) -> float:
 
 
 def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log=print,
-               ckpt_path: Path | None = None, ckpt_every: int = 200):
+               ckpt_path: Path | None = None, ckpt_every: int = 100, crop: int = CROP):
     import torch
 
     rng = np.random.default_rng(seed + 17)
@@ -164,7 +164,7 @@ def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log
             cur = lr * step / 50
         for g in opt.param_groups:
             g["lr"] = cur
-        xb, yb = augment_batch(rng, X, Y, batch)
+        xb, yb = augment_batch(rng, X, Y, batch, crop)
         out = model(torch.from_numpy(xb))
         loss = _loss(out, torch.from_numpy(yb))
         opt.zero_grad(set_to_none=True)
@@ -215,10 +215,11 @@ def write_card(out_dir: Path, weights_file: str, sha: str, model, *, version: st
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=CROP)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--pool", type=int, default=1000, help="synthetic training images")
+    ap.add_argument("--pool", type=int, default=600, help="synthetic training images")
     ap.add_argument("--val", type=int, default=100, help="synthetic validation images (disjoint seeds)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -244,7 +245,7 @@ def main(argv=None):
     ckpt = args.out / "checkpoints" / "last.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     t_train = train_loop(model, X, Y, steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed,
-                         log=log, ckpt_path=ckpt)
+                         log=log, ckpt_path=ckpt, crop=args.crop)
     iou = val_iou(model, Xv, Yv)
     log(f"validation pixel IoU (synthetic, working resolution): {iou:.4f}")
     model.eval()
@@ -255,7 +256,7 @@ def main(argv=None):
         "command": "python -m ml.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": f"{args.pool} synthetic brightfield images (ml.synth, seeds from {args.seed * 2 + 1}) "
                 f"+ {args.val} validation images (disjoint seeds), {WORK_SIZE}x{WORK_SIZE}",
-        "steps": args.steps, "batch": args.batch, "crop": CROP, "optimizer": "AdamW wd 1e-4",
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "optimizer": "AdamW wd 1e-4",
         "lr": args.lr, "schedule": "50-step warm-up then cosine to 0",
         "loss": "BCE + soft Dice (body) + 0.5 * BCE pos_weight 4 (contact band)",
         "augmentations": "scale 0.7-1.4, crop, rot90, flip, blur, gamma 0.7-1.4, contrast, offset, noise",

@@ -1,0 +1,211 @@
+"""Evaluate models on images with reference label masks, model and classical side by side.
+
+    python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks
+    python -m ml.evaluate --synthetic 30 --seed 7          # fresh synthetic images (unseen seeds)
+
+Masks: 16-bit (or 8-bit) PNG/TIFF label images with the image's base name, 0 = background,
+1..N = objects. Figures per image and mean:
+
+- ``mIoU``: mean IoU of matched objects (Hungarian matching on IoU, a match needs IoU >= 0.5);
+- ``mIoU_all``: mean over reference objects of their matched IoU, unmatched ones counting 0;
+- ``Dice``: pixel Dice of foreground vs background;
+- ``AP50`` / ``AP75``: TP / (TP + FP + FN) at IoU 0.5 / 0.75 (the cell-segmentation "AP");
+- ``count_err``: predicted minus reference object count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+IMAGE_EXT = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def iou_matrix(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    ng, npd = int(gt.max()), int(pred.max())
+    if ng == 0 or npd == 0:
+        return np.zeros((ng, npd))
+    idx = gt.astype(np.int64) * (npd + 1) + pred.astype(np.int64)
+    inter = np.bincount(idx.ravel(), minlength=(ng + 1) * (npd + 1)).reshape(ng + 1, npd + 1)
+    ag = inter.sum(1)
+    ap = inter.sum(0)
+    union = ag[:, None] + ap[None, :] - inter
+    iou = inter / np.maximum(union, 1)
+    return iou[1:, 1:]
+
+
+def compare(gt: np.ndarray, pred: np.ndarray) -> dict:
+    gt = _relabel(gt)
+    pred = _relabel(pred)
+    ng, npd = int(gt.max()), int(pred.max())
+    iou = iou_matrix(gt, pred)
+    matched = []
+    if ng and npd:
+        r, c = linear_sum_assignment(-iou)
+        matched = [float(iou[i, j]) for i, j in zip(r, c)]
+    out = {"n_ref": ng, "n_pred": npd}
+    good = [m for m in matched if m >= 0.5]
+    out["mIoU"] = float(np.mean(good)) if good else None
+    out["mIoU_all"] = float(np.sum(good) / ng) if ng else None
+    a, b = gt > 0, pred > 0
+    denom = a.sum() + b.sum()
+    out["Dice"] = float(2 * np.logical_and(a, b).sum() / denom) if denom else 1.0
+    for t, key in ((0.5, "AP50"), (0.75, "AP75")):
+        tp = sum(1 for m in matched if m >= t)
+        fp, fn = npd - tp, ng - tp
+        out[key] = float(tp / (tp + fp + fn)) if (tp + fp + fn) else 1.0
+    out["count_err"] = npd - ng
+    return out
+
+
+def _relabel(lab: np.ndarray) -> np.ndarray:
+    lab = np.asarray(lab)
+    if lab.ndim == 3:
+        lab = lab[..., 0]
+    u = np.unique(lab)
+    u = u[u != 0]
+    if len(u) and (u[-1] != len(u)):
+        lut = np.zeros(int(lab.max()) + 1, np.int32)
+        lut[u] = np.arange(1, len(u) + 1)
+        return lut[lab]
+    return lab.astype(np.int32)
+
+
+def predict_labels(image: np.ndarray, model: str, threshold: float = 0.5) -> tuple[np.ndarray, float]:
+    from ml.engine import segment
+    from ml.geometry import rasterize
+
+    res = segment(image, model=model, threshold=threshold)
+    return rasterize(res.polygons, res.height, res.width), res.timings.get("total", 0.0)
+
+
+def _mean(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    out = {k: _mean(rows, k) for k in ("mIoU", "mIoU_all", "Dice", "AP50", "AP75")}
+    out["abs_count_err"] = float(np.mean([abs(r["count_err"]) for r in rows])) if rows else None
+    out["images"] = len(rows)
+    out["objects_ref"] = int(sum(r["n_ref"] for r in rows))
+    out["objects_pred"] = int(sum(r["n_pred"] for r in rows))
+    return out
+
+
+def _fmt(v):
+    return "  -  " if v is None else (f"{v:+d}" if isinstance(v, int) else f"{v:.3f}")
+
+
+def print_table(name: str, per_image: dict[str, dict], summary: dict, file=sys.stdout):
+    print(f"\n== {name}", file=file)
+    print(f"{'image':32s} {'ref':>4s} {'pred':>4s} {'mIoU':>6s} {'mIoUall':>7s} {'Dice':>6s} {'AP50':>6s} {'AP75':>6s} {'cnt':>4s}",
+          file=file)
+    for img, r in per_image.items():
+        print(f"{img[:32]:32s} {r['n_ref']:4d} {r['n_pred']:4d} {_fmt(r['mIoU']):>6s} {_fmt(r['mIoU_all']):>7s} "
+              f"{_fmt(r['Dice']):>6s} {_fmt(r['AP50']):>6s} {_fmt(r['AP75']):>6s} {r['count_err']:+4d}", file=file)
+    s = summary
+    print(f"{'MEAN':32s} {s['objects_ref']:4d} {s['objects_pred']:4d} {_fmt(s['mIoU']):>6s} {_fmt(s['mIoU_all']):>7s} "
+          f"{_fmt(s['Dice']):>6s} {_fmt(s['AP50']):>6s} {_fmt(s['AP75']):>6s} {s['abs_count_err']:4.2f}", file=file)
+
+
+def load_pairs(images_dir: Path, masks_dir: Path):
+    from ml.io import read_image
+
+    pairs = []
+    for p in sorted(images_dir.iterdir()):
+        if p.suffix.lower() not in IMAGE_EXT:
+            continue
+        cands = [masks_dir / (p.stem + e) for e in (".png", ".tif", ".tiff")]
+        m = next((c for c in cands if c.is_file()), None)
+        if m is None:
+            continue
+        img, _ = read_image(p)
+        lab, _ = read_image(m)
+        pairs.append((p.name, img, lab))
+    return pairs
+
+
+def synthetic_pairs(n: int, seed: int, size: int = 1000):
+    from ml.synth import generate
+
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng(10_000_000 + seed * 1000 + i)
+        img, lab, _ = generate(rng, size)
+        out.append((f"synth_{seed}_{i:03d}", img, lab))
+    return out
+
+
+def evaluate(pairs, models: list[str], threshold: float = 0.5):
+    results = {}
+    for model in models:
+        per = {}
+        times = []
+        for name, img, lab in pairs:
+            pred, t = predict_labels(img, model, threshold)
+            per[name] = compare(lab, pred)
+            times.append(t)
+        s = summarize(list(per.values()))
+        s["median_s_per_image"] = float(np.median(times)) if times else None
+        results[model] = (per, s)
+    return results
+
+
+def main(argv=None):
+    from ml.engine import DEFAULT_MODEL, WEIGHTS_DIR
+
+    ap = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=Path)
+    ap.add_argument("--masks", type=Path)
+    ap.add_argument("--synthetic", type=int, default=0, help="evaluate on N fresh synthetic images instead")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--size", type=int, default=1000)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--write-card", metavar="KEY", help="store the mean figures under metrics[KEY] in the model cards")
+    args = ap.parse_args(argv)
+    if args.synthetic:
+        pairs = synthetic_pairs(args.synthetic, args.seed, args.size)
+        label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size}x{args.size}"
+    else:
+        if not args.images or not args.masks:
+            ap.error("--images and --masks are required (or use --synthetic N)")
+        pairs = load_pairs(args.images, args.masks)
+        if not pairs:
+            ap.error("no image with a matching mask found")
+        label = f"{len(pairs)} images from {args.images}"
+    models = [args.model] + (["classical"] if args.model != "classical" else [])
+    results = evaluate(pairs, models, args.threshold)
+    print(f"Evaluation on {label}")
+    for m, (per, s) in results.items():
+        print_table(m, per, s)
+    if args.json:
+        args.json.write_text(json.dumps({m: {"per_image": per, "mean": s} for m, (per, s) in results.items()},
+                                        indent=2) + "\n")
+    if args.write_card:
+        for m, (_per, s) in results.items():
+            figures = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}
+            figures["data"] = label
+            if m == "classical":
+                p = WEIGHTS_DIR / "classical.metrics.json"
+                d = json.loads(p.read_text()) if p.is_file() else {}
+                d[args.write_card] = figures
+                p.write_text(json.dumps(d, indent=2) + "\n")
+            else:
+                p = WEIGHTS_DIR / f"{m}.json"
+                d = json.loads(p.read_text())
+                d.setdefault("metrics", {})[args.write_card] = figures
+                p.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

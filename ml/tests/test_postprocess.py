@@ -1,0 +1,63 @@
+import cv2
+import numpy as np
+
+from ml.geometry import polygon_area, rasterize
+from ml.metrics import measure
+from ml.postprocess import instances
+
+
+def _disc_map(shape, discs):
+    m = np.zeros(shape, np.float32)
+    for (x, y, r) in discs:
+        cv2.circle(m, (x, y), r, 1.0, -1)
+    return m
+
+
+def test_touching_discs_are_split():
+    m = _disc_map((300, 400), [(120, 150, 80), (245, 150, 50)])
+    polys = instances(m, min_area_px=50)
+    assert len(polys) == 2
+    areas = sorted(measure(p["exterior"], p["holes"])["area_px"] for p in polys)
+    assert areas[0] == __import__("pytest").approx(np.pi * 50 ** 2, rel=0.12)
+    assert areas[1] == __import__("pytest").approx(np.pi * 80 ** 2, rel=0.12)
+
+
+def test_single_disc_not_split_and_small_removed():
+    m = _disc_map((300, 300), [(150, 150, 90), (20, 20, 3)])
+    polys = instances(m, min_area_px=100)
+    assert len(polys) == 1
+
+
+def test_hole_ownership_and_island():
+    m = _disc_map((300, 500), [(120, 150, 100)])
+    cv2.circle(m, (120, 150), 50, 0.0, -1)  # a hole (area > min area: kept)
+    cv2.circle(m, (120, 150), 20, 1.0, -1)  # an island inside the hole
+    cv2.circle(m, (400, 150), 60, 1.0, -1)  # a separate solid object
+    polys = instances(m, min_area_px=200)
+    assert len(polys) == 3
+    holes = sorted(len(p["holes"]) for p in polys)
+    assert holes == [0, 0, 1]  # only the ring owns a hole
+    ring = next(p for p in polys if p["holes"])
+    mr = measure(ring["exterior"], ring["holes"])
+    assert mr["area_px"] < 0.8 * np.pi * 100 ** 2
+    lab = rasterize(polys, 300, 500)
+    assert lab[150, 120] > 0 and lab[150, 120] != lab[150, 30]  # island is its own object
+    assert lab[150, 165] == 0  # hole stays background
+
+
+def test_small_holes_filled_and_simplification():
+    m = _disc_map((300, 300), [(150, 150, 100)])
+    m[150:153, 150:153] = 0  # a tiny hole (9 px) below min area -> filled
+    polys = instances(m, min_area_px=100)
+    assert len(polys) == 1 and polys[0]["holes"] == []
+    cs, _ = cv2.findContours((m > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    assert len(polys[0]["exterior"]) < len(cs[0]) / 5  # far fewer vertices than contour pixels
+    assert polygon_area(polys[0]["exterior"]) == __import__("pytest").approx(np.pi * 100 ** 2, rel=0.02)
+
+
+def test_rasterize_roundtrip():
+    m = _disc_map((200, 200), [(60, 60, 40), (150, 140, 30)])
+    polys = instances(m, min_area_px=50, eps=0.0)
+    lab = rasterize(polys, 200, 200)
+    assert lab.dtype == np.uint16 and lab.max() == 2
+    assert ((lab > 0) == (m > 0.5)).mean() > 0.999
