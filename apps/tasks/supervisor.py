@@ -59,8 +59,22 @@ def run_once(*, started_at: dt.datetime | None = None) -> dict[str, int]:
     return {"renewed": renewed, "reaped": reaped, "resent": resent}
 
 
+def resend_after_restart() -> int:
+    """Embedded mode: the in-memory broker lost every message with the previous process, so
+    each queued job gets a wake-up now (not only after the grace period)."""
+    import dramatiq
+
+    if type(dramatiq.get_broker()).__name__ != "StubBroker":
+        return 0
+    return sum(services.resend_missing(q, grace_seconds=0) for q in sorted(services.known_queues()))
+
+
 def _loop() -> None:
     started_at = timezone.now()
+    try:
+        resend_after_restart()
+    except Exception:
+        logger.exception("re-sending queued jobs after start-up failed")
     while not _stop.is_set():
         try:
             run_once(started_at=started_at)

@@ -352,3 +352,30 @@ def test_graceful_shutdown_gives_the_job_back():
 
 def test_permanent_error_class_is_public():
     assert issubclass(PermanentJobError, Exception)
+
+
+def test_embedded_restart_resends_every_queued_job(flushed_broker):
+    from apps.tasks import supervisor
+
+    jobs = [submit() for _ in range(2)]  # messages "sent" by the previous process
+    Job.objects.update(dispatched_at=timezone.now())
+    running = submit()
+    services.claim_next("jobs")  # a running job needs no message
+    flushed_broker.flush_all()  # the in-memory broker died with the old process
+    assert supervisor.resend_after_restart() == 2
+    assert flushed_broker.queues["jobs"].qsize() == 2
+    assert services.execute_next("jobs") in {j.id for j in jobs}
+    assert running.id
+
+
+def test_supervisor_pass_writes_heartbeat_and_reaps(flushed_broker):
+    from apps.tasks import supervisor
+    from apps.tasks.models import WorkerHeartbeat
+
+    job = submit()
+    services.claim_next("jobs")
+    Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=5))
+    result = supervisor.run_once()
+    assert result["reaped"] == 1
+    hb = WorkerHeartbeat.objects.get(worker_id=services.worker_id())
+    assert hb.pid > 0 and "jobs" in hb.queues
