@@ -1,5 +1,3 @@
-import os
-
 from django.apps import AppConfig
 
 
@@ -22,5 +20,7 @@ class TasksConfig(AppConfig):
         health.register_detail("workers", tasks_health.workers)
         health.register_detail("queues", tasks_health.queues)
         metrics.register()
-        if os.environ.get("SPHEROSEG_TEST_HANDLERS") == "1":
+        from django.conf import settings
+
+        if settings.SPHEROSEG_TEST_HANDLERS:
             from apps.tasks import testing  # noqa: F401  (registers test-only job kinds)
