@@ -74,32 +74,39 @@ def sync_models(*, force: bool = False) -> list[SegmentationModel]:
         if _synced and not force and SegmentationModel.objects.filter(available=True).exists():
             return selectors.usable_models()
         cards = engine_adapter.get_engine().list_models()
-        seen: list[tuple[str, str]] = []
-        with transaction.atomic():
-            for card in cards:
-                name = str(card["name"])
-                version = str(_card_value(card, "version", default="1"))
-                seen.append((name, version))
-                SegmentationModel.objects.update_or_create(
-                    name=name,
-                    version=version,
-                    defaults={
-                        "kind": str(_card_value(card, "kind", "type", default="")),
-                        "sha256": str(_card_value(card, "sha256", "checksum", default="") or ""),
-                        "parameters": _card_value(card, "parameters", "n_parameters", "params_count"),
-                        "description": str(_card_value(card, "description", default="")),
-                        "metrics": _card_value(card, "metrics", "evaluation", default={}) or {},
-                        "defaults": _card_value(card, "defaults", "default_params", default={}) or {},
-                        "is_default": bool(card.get("default", False)),
-                        "available": True,
-                    },
-                )
-            stale = SegmentationModel.objects.filter(available=True)
-            for name, version in seen:
-                stale = stale.exclude(name=name, version=version)
-            stale.update(available=False, is_default=False)
+        try:
+            _upsert_cards(cards)
+        except IntegrityError:  # another process synced the same cards at the same moment
+            _upsert_cards(cards)
         _synced = True
         return selectors.usable_models()
+
+
+def _upsert_cards(cards: list[dict]) -> None:
+    seen: list[tuple[str, str]] = []
+    with transaction.atomic():
+        for card in cards:
+            name = str(card["name"])
+            version = str(_card_value(card, "version", default="1"))
+            seen.append((name, version))
+            SegmentationModel.objects.update_or_create(
+                name=name,
+                version=version,
+                defaults={
+                    "kind": str(_card_value(card, "kind", "type", default="")),
+                    "sha256": str(_card_value(card, "sha256", "checksum", default="") or ""),
+                    "parameters": _card_value(card, "parameters", "n_parameters", "params_count"),
+                    "description": str(_card_value(card, "description", default="")),
+                    "metrics": _card_value(card, "metrics", "evaluation", default={}) or {},
+                    "defaults": _card_value(card, "defaults", "default_params", default={}) or {},
+                    "is_default": bool(card.get("default", False)),
+                    "available": True,
+                },
+            )
+        stale = SegmentationModel.objects.filter(available=True)
+        for name, version in seen:
+            stale = stale.exclude(name=name, version=version)
+        stale.update(available=False, is_default=False)
 
 
 def resolve_model(name: str | None) -> SegmentationModel:
