@@ -362,6 +362,7 @@ JOB_RETRY_MAX_SECONDS = env.float("JOB_RETRY_MAX_SECONDS", default=300.0)
 # Test suite only: worker subprocesses register the test job kinds (apps/tasks/testing.py).
 SPHEROSEG_TEST_HANDLERS = env.bool("SPHEROSEG_TEST_HANDLERS", default=False)
 EXPORT_ASYNC_THRESHOLD_IMAGES = env.int("EXPORT_ASYNC_THRESHOLD_IMAGES", default=200)
+EXPORT_DOWNLOAD_TTL_SECONDS = env.int("EXPORT_DOWNLOAD_TTL_SECONDS", default=24 * 3600)
 # Segmentation engine behind apps/segmentation/engine.py: "inprocess" (ml/ in this process).
 ENGINE_BACKEND = env.str("ENGINE_BACKEND", default="inprocess")
 DEMO_USER_EMAIL = env.str("DEMO_USER_EMAIL", default="demo@spheroseg.local")

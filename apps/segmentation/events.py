@@ -105,3 +105,17 @@ class ResultRestored(Event):
     object_count: int = 0
     model_name: str = ""
     model_version: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExportCreated(Event):
+    """An export was built (``subject_id`` = project id; ``job_id`` set for background exports)."""
+
+    name = "segmentation.export.created"
+    subject_type = "project"
+
+    format: str = ""
+    image_count: int = 0
+    object_count: int = 0
+    version: int | None = None
+    job_id: str = ""

@@ -54,6 +54,9 @@ def connect() -> None:
     from apps.tasks import api as tasks_api
 
     tasks_api.register_handler(SEGMENT_IMAGE_JOB, jobs.segment_image)
+    from apps.segmentation.exports import service as exports
+
+    tasks_api.register_handler(exports.EXPORT_JOB, exports.run_export_job)
     events.subscribe("images.image.deleted", on_image_deleted)
     events.subscribe("images.project.deleted", on_project_deleted)
     for name in ("tasks.job.failed", "tasks.job.dead", "tasks.job.cancelled"):

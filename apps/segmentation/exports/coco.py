@@ -5,8 +5,9 @@
   pixel-corner coordinates (stored coordinates + 0.5, see :mod:`.base`);
 * objects with holes (COCO polygons cannot express holes: pycocotools merges rings as a union):
   ``segmentation`` is an uncompressed-string RLE (``pycocotools.mask.encode``) of the object
-  rasterised by the one rasteriser in ``ml`` (through the engine adapter), the same pixels as
-  the label-mask export;
+  rasterised alone by the one rasteriser in ``ml`` (through the engine adapter): the same
+  pixels as the label-mask export wherever objects do not overlap (COCO instances may
+  overlap; a label mask holds one label per pixel);
 * ``area`` is the object's measured area in px² (exterior minus its own holes, the stored
   metric; the pixel count of the exported segmentation only where that metric is unknown), ``bbox`` is ``[x, y, w, h]`` of the exported geometry;
 * ``attributes`` carries every stored metric (``null`` where it could not be computed), the
@@ -79,12 +80,11 @@ def build(items: Sequence[ExportItem], meta: ExportMeta) -> dict[str, Any]:
             "model_version": result.model_version,
         })
         polygons = result.polygons
-        needs_mask = [bool(p.holes) or len(open_ring(p.exterior)) < 3 for p in polygons]
-        labels = engine.rasterize([polygon_dict(p) for p in polygons], height, width) if any(needs_mask) else None
-        for index, (polygon, as_rle) in enumerate(zip(polygons, needs_mask, strict=True), start=1):
+        for index, polygon in enumerate(polygons, start=1):
             annotation_id += 1
-            if as_rle:
-                segmentation: Any = _rle(labels == index)
+            if polygon.holes or len(open_ring(polygon.exterior)) < 3:
+                # rasterised alone: COCO instances may overlap, a label mask cannot
+                segmentation: Any = _rle(engine.rasterize([polygon_dict(polygon)], height, width) == 1)
                 bbox = _rle_bbox(segmentation)
             else:
                 ring = shifted(open_ring(polygon.exterior))

@@ -1,6 +1,8 @@
 """Label masks: one 16-bit greyscale PNG per segmented image (0 background, 1..N the objects in
 result order, N <= 65535), rasterised by the one rasteriser in ``ml`` through the engine
-adapter. A hole is background unless another object lies in it (an island keeps its label).
+adapter. A hole is background unless another object lies in it (an island keeps its label). Where
+objects overlap (possible after manual edits) the later object's label wins: a label mask has
+one label per pixel (COCO keeps each instance whole).
 
 Rasterisation convention: a vertex sits on the centre of a boundary pixel and boundary pixels
 belong to the object, so an object's pixel count exceeds its polygon area by about half its

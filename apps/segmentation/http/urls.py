@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.segmentation.http import views
+from apps.segmentation.http import export_views, views
 
 api_urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="model-list"),
@@ -13,5 +13,7 @@ api_urlpatterns = [
          name="image-segmentation-versions"),
     path("images/<str:image_id>/segmentation/versions/<int:version>/restore/", views.RestoreView.as_view(),
          name="image-segmentation-restore"),
+    path("projects/<str:project_id>/export/", export_views.ProjectExportView.as_view(), name="project-export"),
+    path("exports/<str:job_id>/download/", export_views.ExportDownloadView.as_view(), name="export-download"),
 ]
 page_urlpatterns: list = []

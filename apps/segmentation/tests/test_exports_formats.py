@@ -185,7 +185,7 @@ def test_coco_loads_in_pycocotools_and_areas_agree(items, exported, tmp_path):
         assert pixels.shape == (item.height, item.width)
         if polygon.holes:
             assert isinstance(ann["segmentation"], dict)  # RLE: COCO polygons cannot hold holes
-            assert np.array_equal(pixels.astype(bool), labels[item.image.id] == number)
+            assert np.array_equal(pixels.astype(bool), labels[item.image.id] == number)  # no overlaps here
             low, high = raster_bounds(polygon)
             assert low <= pixels.sum() <= high
             assert coco_mask.area(dataset.annToRLE(ann)) == pixels.sum()
