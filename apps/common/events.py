@@ -152,3 +152,63 @@ def _dispatch_after_commit(event: Event) -> None:
                 handler(event)
         except Exception:
             logger.exception("event subscriber %s failed for %s", getattr(handler, "__qualname__", handler), event.name)
+
+
+# --------------------------------------------------------------------------- access denials
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AccessDeniedEvent(Event):
+    """A request was refused (401, 403, or 404 for an object the user may not see).
+
+    ``subject_id`` is the object asked for (a project, image, job ... id from the URL) and
+    ``resource`` its kind; ``project_id`` is set when the URL names a project. Published by the
+    shared DRF exception handler (:mod:`apps.common.http`) after the view's transaction has
+    rolled back, so the record of the refusal stays; views may also call :func:`publish_denied`.
+    """
+
+    name = "common.access.denied"
+    subject_type = "resource"
+
+    outcome: Literal["success", "denied", "failed"] = "denied"
+    resource: str = ""
+    status_code: int = 403
+    code: str = ""
+    method: str = ""
+    path: str = ""
+    view: str = ""
+
+
+def publish_denied(
+    *,
+    actor_id: str | None,
+    resource: str = "",
+    resource_id: str | None = None,
+    project_id: str | None = None,
+    status_code: int = 403,
+    code: str = "",
+    method: str = "",
+    path: str = "",
+    view: str = "",
+) -> None:
+    """Publish an :class:`AccessDeniedEvent`; never turns the refusal itself into an error.
+
+    Runs in a savepoint of its own: a subscriber failure is logged and leaves the caller's
+    transaction usable.
+    """
+    event = AccessDeniedEvent(
+        actor_id=str(actor_id) if actor_id else None,
+        subject_id=str(resource_id) if resource_id else None,
+        project_id=str(project_id) if project_id else None,
+        resource=resource,
+        status_code=status_code,
+        code=code,
+        method=method,
+        path=path[:512],
+        view=view,
+    )
+    try:
+        with transaction.atomic():
+            publish(event)
+    except Exception:
+        logger.exception("could not publish %s", AccessDeniedEvent.name)
