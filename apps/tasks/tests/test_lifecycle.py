@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import dramatiq
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -379,3 +380,31 @@ def test_supervisor_pass_writes_heartbeat_and_reaps(flushed_broker):
     assert result["reaped"] == 1
     hb = WorkerHeartbeat.objects.get(worker_id=services.worker_id())
     assert hb.pid > 0 and "jobs" in hb.queues
+
+
+class _TimeLimitSpy(dramatiq.Middleware):
+    def __init__(self):
+        self.seen = []
+
+    def before_process_message(self, broker, message):
+        self.seen.append(message.options.get("time_limit"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_through_a_dramatiq_worker_on_the_stub_broker(flushed_broker, settings):
+    """Embedded mode's path: on-commit message -> tasks.run_job actor -> handler; the message
+    carries the job time limit."""
+    spy = _TimeLimitSpy()
+    flushed_broker.add_middleware(spy)
+    settings.JOB_TIME_LIMIT_SECONDS = 7
+    job = submit(params={"steps": 2})
+    worker = dramatiq.Worker(flushed_broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        flushed_broker.join("jobs", timeout=20_000)
+        worker.join()
+    finally:
+        worker.stop()
+        flushed_broker.middleware.remove(spy)
+    assert status(job.id) == "succeeded"
+    assert spy.seen == [7000]
