@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.images.http import views
+from apps.images.http import pages, views
 
 api_urlpatterns = [
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
@@ -17,4 +17,12 @@ api_urlpatterns = [
     path("images/<str:image_id>/file/", views.ImageFileView.as_view(), name="image-file"),
     path("images/<str:image_id>/thumbnail/", views.ImageThumbnailView.as_view(), name="image-thumbnail"),
 ]
-page_urlpatterns: list = []
+page_urlpatterns = [
+    path("", pages.dashboard, name="dashboard"),
+    path("projects/<uuid:project_id>/", pages.project_page, name="project-page"),
+    path("projects/<uuid:project_id>/members/", pages.project_members, name="project-members-page"),
+    path("projects/<uuid:project_id>/settings/", pages.project_settings, name="project-settings"),
+    path("projects/<uuid:project_id>/exports/", pages.project_exports, name="project-exports"),
+    path("projects/<uuid:project_id>/charts/", pages.project_charts, name="project-charts"),
+    path("images/<uuid:image_id>/preview/", pages.image_preview, name="image-preview"),
+]

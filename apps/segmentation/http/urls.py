@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.segmentation.http import export_views, views
+from apps.segmentation.http import export_views, pages, views
 
 api_urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="model-list"),
@@ -16,4 +16,7 @@ api_urlpatterns = [
     path("projects/<str:project_id>/export/", export_views.ProjectExportView.as_view(), name="project-export"),
     path("exports/<str:job_id>/download/", export_views.ExportDownloadView.as_view(), name="export-download"),
 ]
-page_urlpatterns: list = []
+page_urlpatterns = [
+    path("images/<uuid:image_id>/", pages.image_page, name="image-page"),
+    path("models/", pages.models_page, name="models-page"),
+]
