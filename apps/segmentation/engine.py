@@ -15,6 +15,7 @@ process loads a model once and reuses it for every image.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -125,8 +126,11 @@ class InProcessEngine:
     ) -> dict[str, Any]:
         from ml import engine as ml_engine
 
+        decode_s = None
         if isinstance(image, bytes | bytearray | memoryview):
+            start = time.perf_counter()
             image = self.decode(bytes(image))
+            decode_s = time.perf_counter() - start
         kwargs: dict[str, Any] = {"model": model, "pixel_size_um": pixel_size_um}
         if threshold is not None:
             kwargs["threshold"] = threshold
@@ -142,7 +146,10 @@ class InProcessEngine:
             raise EngineCancelled(str(exc) or "cancelled") from exc
         except ml_engine.ModelLoadError as exc:
             raise UnknownModel(str(exc)) from exc
-        return _plain(result)
+        out = _plain(result)
+        if decode_s is not None:
+            out.setdefault("timings", {})["decode"] = round(decode_s, 5)
+        return out
 
     def measure(self, polygons: list[dict[str, Any]], *, pixel_size_um: float | None = None) -> list[dict[str, Any]]:
         from ml import engine as ml_engine
@@ -196,8 +203,6 @@ def rasterize(polygons: list[dict[str, Any]], height: int, width: int) -> Any:
 def timed_segment(data: bytes, model: str | None) -> tuple[float, int]:
     """Segment encoded bytes with the in-process engine: (seconds, objects). Top-level and
     picklable, so benchmarks can run the engine alone in worker processes."""
-    import time
-
     start = time.perf_counter()
     result = InProcessEngine().segment(data, model=model)
     return time.perf_counter() - start, len(result["polygons"])

@@ -9,6 +9,7 @@ worker that lost its lease). A corrupt or missing image is a permanent error (no
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import transaction
 
@@ -39,6 +40,8 @@ class _Progress:
         self.last: tuple[str, int] | None = None
 
     def __call__(self, stage: str, stage_percent: int) -> None:
+        if stage_percent >= 100 and stage != "saving":
+            return  # the next stage's start follows at once: one write per stage boundary is enough
         stage = stage if stage in STAGE_RANGES else "post-processing" if "post" in stage else stage
         low, high = STAGE_RANGES.get(stage, (0, 100))
         overall = low + (high - low) * max(0, min(100, stage_percent)) // 100
@@ -74,6 +77,7 @@ def segment_image(handle: JobHandle) -> str:
                 attempt=job.attempts,
             )
         )
+    started = time.perf_counter()
     try:
         with images_api.open_image(image_id=image.id) as fh:
             data = fh.read()
@@ -81,6 +85,7 @@ def segment_image(handle: JobHandle) -> str:
         raise PermanentJobError("The image no longer exists.") from None
     except FileNotFoundError:
         raise PermanentJobError("The stored image file is missing.") from None
+    read_s = time.perf_counter() - started
 
     def should_cancel() -> bool:
         try:
@@ -107,6 +112,7 @@ def segment_image(handle: JobHandle) -> str:
     except engine_adapter.EngineCancelled:
         handle.check_cancelled()  # raises the precise reason (cancelled or lease lost)
         raise JobCancelled("segmentation cancelled") from None
+    result.setdefault("timings", {})["read"] = round(read_s, 5)
     progress("saving", 0)
     ref = handle.commit_result(lambda: str(services.store_model_result(job=job, image=image, result=result).id))
     return ref or ""

@@ -70,7 +70,8 @@ def test_classical_run_stores_one_version_with_polygons_and_metrics(world):
     assert result.object_count == len(result.polygons) >= 1
     poly = result.polygons[0]
     assert len(poly.exterior) >= 3 and poly.metrics["area_px"] > 1000 and poly.metrics["area_um2"] > 0
-    assert result.timings["total"] > 0 and result.params["model"] == "classical"
+    assert result.timings["total"] > 0 and result.timings["decode"] > 0 and "read" in result.timings
+    assert result.params["model"] == "classical"
     names = [e.name for e in seen]
     assert names == ["segmentation.run.requested", "segmentation.run.started", "segmentation.run.succeeded"]
     assert all(e.project_id == str(world.project_id) and e.actor_id == str(world.editor.id) for e in seen)

@@ -237,7 +237,7 @@ class Command(BaseCommand):
             headers = {"Authorization": f"Bearer {token.json()['access']}"}
             received: list[tuple[float, dict]] = []
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws/projects/{project_id}/",
-                                          additional_headers=headers, max_size=2**22) as ws:
+                                          additional_headers=headers, origin=base, max_size=2**22) as ws:
                 snapshot = json.loads(await ws.recv())
                 if snapshot.get("type") != "snapshot":
                     raise CommandError(f"expected a snapshot first, got {snapshot}")
@@ -323,6 +323,11 @@ class Command(BaseCommand):
             stamp = message_timestamp(msg)
             if stamp is not None:
                 lags.append(at - stamp)
+        timed_jobs = [jobs[j] for j in submits if j in jobs]
+        runs = [(j.finished_at - j.started_at).total_seconds() for j in timed_jobs if j.started_at and j.finished_at]
+        waits = [(j.started_at - j.created_at).total_seconds() for j in timed_jobs if j.started_at]
+        results = segmentation_api.get_latest_results(image_ids=[j.image_id for j in timed_jobs])
+        engine_in_job = [float(r.timings.get("total", 0.0)) + float(r.timings.get("decode", 0.0)) for r in results.values()]
         to_first = [first_event[j] - submits[j] for j in first_event]
         to_start = [first_running[j] - submits[j] for j in first_running]
         pipeline_rate = len(ok) / wall * 60 if wall > 0 else 0.0
@@ -335,6 +340,9 @@ class Command(BaseCommand):
             f"  pipeline (REST submit -> result stored):  {wall:8.2f} s  {pipeline_rate:8.1f} images/min",
             f"  engine alone, same images, {workers} processes: {engine_wall:8.2f} s  {engine_rate:8.1f} images/min",
             f"  overhead vs engine alone:                 {overhead:+8.1f} %",
+            f"  per job: run (claim -> result stored) mean {statistics.fmean(runs) if runs else 0:.3f} s, "
+            f"engine (decode + segment) inside the job mean {statistics.fmean(engine_in_job) if engine_in_job else 0:.3f} s, "
+            f"queue wait mean {statistics.fmean(waits) if waits else 0:.2f} s",
             f"  submit -> first websocket event:  p50 {ms(pctl(to_first, 50))}  p95 {ms(pctl(to_first, 95))}"
             f"  ({len(to_first)}/{len(submits)} jobs)",
             f"  submit -> running (incl. queue wait):  p50 {ms(pctl(to_start, 50))}  p95 {ms(pctl(to_start, 95))}",
@@ -350,6 +358,7 @@ class Command(BaseCommand):
             "engine_alone_s": round(engine_wall, 3), "overhead_pct": round(overhead, 1),
             "submit_to_first_event_p95_ms": None if not to_first else round(pctl(to_first, 95) * 1000, 1),
             "progress_latency_p95_ms": None if not lags else round(pctl(lags, 95) * 1000, 1),
-            "messages": len(received), "median_submit_to_running_s": round(statistics.median(to_start), 3) if to_start else None,
+            "messages": len(received), "mean_job_run_s": round(statistics.fmean(runs), 4) if runs else None,
+            "mean_engine_in_job_s": round(statistics.fmean(engine_in_job), 4) if engine_in_job else None, "median_submit_to_running_s": round(statistics.median(to_start), 3) if to_start else None,
         }
         self.stdout.write("JSON " + json.dumps(summary))
