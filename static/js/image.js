@@ -602,7 +602,7 @@ document.addEventListener('keyup', (event) => { if (event.key === ' ') spaceDown
 
 const units = document.querySelectorAll('input[name="units"]');
 units.forEach((r) => r.addEventListener('change', () => { state.units = r.value; renderTable(); }));
-const TABLE_KEYS = ['area_px', 'equivalent_diameter_px', 'perimeter_px', 'feret_max_px', 'circularity', 'solidity'];
+const TABLE_KEYS = ['area_px', 'equivalent_diameter_px', 'circularity', 'solidity', 'feret_max_px', 'perimeter_px'];
 
 function formatNumber(v, digits) {
   if (v === null || v === undefined || Number.isNaN(v)) return '—';

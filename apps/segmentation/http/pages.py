@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
@@ -18,16 +19,23 @@ from apps.images import api as images_api
 from apps.images.contracts import Action, ImageNotFound, ProjectNotFound, Role
 from apps.segmentation import api
 
+STATUS_LABELS = {
+    "new": gettext_lazy("Not segmented"),
+    "queued": gettext_lazy("Queued"),
+    "running": gettext_lazy("Running"),
+    "done": gettext_lazy("Done"),
+    "failed": gettext_lazy("Failed"),
+}
 METRIC_COLUMNS = [
-    # (key in px, key in µm, label, unit px, unit µm)
-    ("area_px", "area_um2", "Area", "px²", "µm²"),
-    ("perimeter_px", "perimeter_um", "Perimeter", "px", "µm"),
-    ("equivalent_diameter_px", "equivalent_diameter_um", "Eq. diameter", "px", "µm"),
-    ("feret_max_px", "feret_max_um", "Feret max", "px", "µm"),
-    ("feret_min_px", "feret_min_um", "Feret min", "px", "µm"),
-    ("circularity", None, "Circularity", "", ""),
-    ("solidity", None, "Solidity", "", ""),
-    ("eccentricity", None, "Eccentricity", "", ""),
+    # (key in px, key in µm, label, unit px, unit µm); the metrics come from the server (ml.metrics)
+    ("area_px", "area_um2", gettext_lazy("Area"), "px²", "µm²"),
+    ("equivalent_diameter_px", "equivalent_diameter_um", gettext_lazy("Eq. diameter"), "px", "µm"),
+    ("circularity", None, gettext_lazy("Circularity"), "", ""),
+    ("solidity", None, gettext_lazy("Solidity"), "", ""),
+    ("feret_max_px", "feret_max_um", gettext_lazy("Feret max"), "px", "µm"),
+    ("feret_min_px", "feret_min_um", gettext_lazy("Feret min"), "px", "µm"),
+    ("perimeter_px", "perimeter_um", gettext_lazy("Perimeter"), "px", "µm"),
+    ("eccentricity", None, gettext_lazy("Eccentricity"), "", ""),
 ]
 
 
@@ -59,7 +67,7 @@ def image_page(request, image_id):
         "segmentUrl": f"/api/v1/images/{image.id}/segment/",
         "wsPath": f"/ws/projects/{image.project_id}/",
         "metricColumns": [
-            {"px": px, "um": um, "label": _(label), "unitPx": upx, "unitUm": uum}
+            {"px": px, "um": um, "label": str(label), "unitPx": upx, "unitUm": uum}
             for px, um, label, upx, uum in METRIC_COLUMNS
         ],
         "strings": _strings(),
@@ -68,6 +76,7 @@ def image_page(request, image_id):
         "image": image, "project": project, "access": access, "state": state, "can_edit": can_edit,
         "models": api.list_models() if can_edit else [], "config": config, "prev_id": prev_id, "next_id": next_id,
         "position": index + 1, "total": len(neighbours),
+        "status_label": STATUS_LABELS.get(str(state.status) if state else "new", ""),
     })
 
 
