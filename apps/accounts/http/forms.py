@@ -13,7 +13,15 @@ from apps.accounts import services
 from apps.accounts.models import User
 
 
-class LoginForm(auth_forms.AuthenticationForm):
+class NoColonMixin:
+    """Labels read "E-mail address", not "E-mail address:" (screen readers say it better)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class LoginForm(NoColonMixin, auth_forms.AuthenticationForm):
     """E-mail + password. One message for an unknown e-mail, a wrong password and an inactive
     account; an unverified account (when verification is required) gets a fresh link."""
 
@@ -39,7 +47,7 @@ class LoginForm(auth_forms.AuthenticationForm):
             raise ValidationError(self.error_messages["unverified"], code="unverified")
 
 
-class SignupForm(forms.Form):
+class SignupForm(NoColonMixin, forms.Form):
     email = forms.EmailField(label=_("E-mail address"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     name = forms.CharField(label=_("Name"), max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     organisation = forms.CharField(
@@ -78,7 +86,7 @@ class SignupForm(forms.Form):
             return None
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(NoColonMixin, forms.ModelForm):
     preferred_language = forms.ChoiceField(label=_("Preferred language"), choices=())
 
     class Meta:
@@ -90,12 +98,20 @@ class ProfileForm(forms.ModelForm):
         self.fields["preferred_language"].choices = settings.LANGUAGES
 
 
-class DeleteAccountForm(forms.Form):
+class DeleteAccountForm(NoColonMixin, forms.Form):
     password = forms.CharField(
         label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
     confirm = forms.BooleanField(label=_("I understand that my account and everything I own will be deleted."))
 
 
-class ThrottledPasswordResetForm(auth_forms.PasswordResetForm):
+class ThrottledPasswordResetForm(NoColonMixin, auth_forms.PasswordResetForm):
     email = forms.EmailField(label=_("E-mail address"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+
+class PasswordChangeForm(NoColonMixin, auth_forms.PasswordChangeForm):
+    pass
+
+
+class SetPasswordForm(NoColonMixin, auth_forms.SetPasswordForm):
+    pass

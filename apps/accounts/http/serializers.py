@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.accounts.models import User
+from apps.common import openapi
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -50,7 +51,4 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+ErrorSerializer = openapi.ErrorSerializer  # the one "Error" component (apps/common/openapi.py)

@@ -20,7 +20,9 @@ from apps.accounts import services, throttling
 from apps.accounts.http.forms import (
     DeleteAccountForm,
     LoginForm,
+    PasswordChangeForm,
     ProfileForm,
+    SetPasswordForm,
     SignupForm,
     ThrottledPasswordResetForm,
 )
@@ -93,6 +95,7 @@ def verify_email(request, uidb64: str, token: str):
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
+    form_class = PasswordChangeForm
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form):
@@ -127,6 +130,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     after PASSWORD_RESET_TIMEOUT). The token leaves the URL before the form is shown."""
 
     template_name = "accounts/password_reset_confirm.html"
+    form_class = SetPasswordForm
     success_url = reverse_lazy("accounts:password_reset_complete")
     post_reset_login = False
 

@@ -16,7 +16,9 @@ from django.urls import path
 from apps.accounts import services
 from apps.accounts.realtime.auth import JWTAuthMiddlewareStack
 
-pytestmark = [pytest.mark.django_db]
+# database_sync_to_async closes "old" connections around each call, which ends a test
+# transaction on any non-memory database: these tests commit for real.
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 class WhoAmI(AsyncJsonWebsocketConsumer):
