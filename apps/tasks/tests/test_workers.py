@@ -112,9 +112,10 @@ class Workers:
             proc.wait(timeout=5)
 
     def stop_all(self) -> None:
+        # The test is over: no need for dramatiq's few seconds of graceful shutdown.
         for proc in self.procs:
             if proc.poll() is None:
-                self.kill(proc, signal.SIGTERM)
+                self.kill(proc, signal.SIGKILL)
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp_path.glob("worker-*.log")))
