@@ -194,3 +194,21 @@ def queue_depths() -> list[dict]:
         )
         entry[row["status"]] = row["n"]
     return sorted(out.values(), key=lambda e: (e["queue"], -e["priority"]))
+
+
+POSITIONS_LIMIT = 500
+
+
+def queued_positions(queue: str, limit: int = POSITIONS_LIMIT) -> dict[uuid.UUID, dict[str, int]]:
+    """``{project_id: {job_id: position}}`` for the first ``limit`` queued jobs of ``queue``
+    (one indexed scan; jobs further back keep their last known position)."""
+    out: dict[uuid.UUID, dict[str, int]] = {}
+    rows = (
+        Job.objects.filter(status=JobStatus.QUEUED.value, queue=queue)
+        .order_by(*claim_order())
+        .values_list("id", "project_id")[:limit]
+    )
+    for position, (job_id, project_id) in enumerate(rows, start=1):
+        if project_id is not None:
+            out.setdefault(project_id, {})[str(job_id)] = position
+    return out

@@ -38,6 +38,7 @@ from apps.tasks import selectors
 from apps.tasks.contracts import (
     JobCancelled,
     JobInfo,
+    JobNotFound,
     JobStateError,
     JobStatus,
     PermanentJobError,
@@ -140,6 +141,24 @@ def _notify_on_commit(job_id: uuid.UUID, project_id: uuid.UUID | None) -> None:
     transaction.on_commit(send)
 
 
+def notify_positions_on_commit(queue: str) -> None:
+    """After commit, tell each project with queued jobs in ``queue`` their new positions
+    (once per transaction and queue, however many jobs moved)."""
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(
+        getattr(entry[1], "positions_queue", None) == queue for entry in conn.run_on_commit
+    ):
+        return
+
+    def send() -> None:
+        from apps.tasks.realtime import broadcast
+
+        broadcast.positions(selectors.queued_positions(queue))
+
+    send.positions_queue = queue  # type: ignore[attr-defined]
+    transaction.on_commit(send)
+
+
 # --- the one place statuses change ---------------------------------------------------------------
 
 
@@ -220,6 +239,7 @@ def submit_job(
         return selectors.to_info(existing), False
     dispatch_on_commit(job)
     _notify_on_commit(job.id, job.project_id)
+    notify_positions_on_commit(job.queue)
     return selectors.to_info(job), True
 
 
@@ -278,12 +298,11 @@ def cancel_job(*, job_id: uuid.UUID | str, actor_id: Any) -> JobInfo:
     if job is None:
         current = Job.objects.filter(id=job_id).first()
         if current is None:
-            from apps.tasks.contracts import JobNotFound
-
             raise JobNotFound(str(job_id))
         if current.status == JobStatus.CANCELLED.value:
             return selectors.to_info(current)
         raise JobStateError(f"a {current.status} job cannot be cancelled")
+    notify_positions_on_commit(job.queue)
     return selectors.to_info(job)
 
 
@@ -319,6 +338,7 @@ def replay_job(*, job_id: uuid.UUID | str, actor_id: Any) -> JobInfo:
     if job is None:
         raise JobStateError(f"only dead or failed jobs can be replayed (this one is {current.status})")
     dispatch_on_commit(job)
+    notify_positions_on_commit(job.queue)
     return selectors.to_info(job)
 
 
@@ -397,6 +417,7 @@ def claim_next(queue: str) -> tuple[Job, uuid.UUID] | None:
                 run_after=None,
             )
         if job is not None:
+            notify_positions_on_commit(queue)
             return job, token
     return None
 

@@ -73,6 +73,8 @@ def _visible_scope(request, project_id: uuid.UUID | None):
 
 
 class JobListView(APIView):
+    pagination_class = PageNumberPagination  # documents the paginated answer in the schema
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str), OpenApiParameter("kind", str),

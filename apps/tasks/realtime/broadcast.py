@@ -101,3 +101,10 @@ def progress(info: JobInfo, *, stage: str, progress: int) -> None:
     payload = job_message(info)
     payload.update(status=str(JobStatus.RUNNING), stage=stage, progress=progress, queue_position=None)
     _send(info.project_id, payload)
+
+
+def positions(by_project: dict) -> None:
+    """One ``{"type": "positions", "positions": {job_id: position}}`` message per project
+    whose queued jobs moved (a job ahead started, was cancelled or was overtaken)."""
+    for project_id, jobs in by_project.items():
+        _send(project_id, {"type": "positions", "positions": jobs})

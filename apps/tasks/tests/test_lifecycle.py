@@ -408,3 +408,11 @@ def test_through_a_dramatiq_worker_on_the_stub_broker(flushed_broker, settings):
         flushed_broker.middleware.remove(spy)
     assert status(job.id) == "succeeded"
     assert spy.seen == [7000]
+
+
+def test_positions_are_broadcast_once_per_transaction(django_capture_on_commit_callbacks):
+    project = uuid.uuid4()
+    with django_capture_on_commit_callbacks() as callbacks:
+        jobs = [submit(project_id=project) for _ in range(3)]
+    assert sum(1 for cb in callbacks if getattr(cb, "positions_queue", None) == "jobs") == 1
+    assert selectors.queued_positions("jobs") == {project: {str(j.id): i for i, j in enumerate(jobs, 1)}}

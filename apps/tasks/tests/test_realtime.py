@@ -76,12 +76,17 @@ def test_member_gets_snapshot_then_one_message_per_change(project_factory, make_
             kind=testing.KIND, owner_id=owner.id, project_id=project.id, params={"steps": 2}, priority=9
         )
         queued = await comm.receive_json_from(timeout=5)
+        positions = await comm.receive_json_from(timeout=5)  # the new high job overtook `before`
+        assert positions == {"type": "positions", "positions": {str(new.id): 1, str(before.id): 2}}
         assert queued == {
             "type": "job", "job_id": str(new.id), "image_id": None, "kind": testing.KIND, "status": "queued",
             "progress": 0, "stage": "queued", "queue_position": 1, "error": "", "attempts": 0, "result_ref": "",
         }
         await sync_to_async(services.execute_next)("jobs")
-        seen = await receive_until(comm, lambda m: m["status"] == "succeeded")
+        seen = await receive_until(comm, lambda m: m.get("status") == "succeeded")
+        moved = [m for m in seen if m["type"] == "positions"]
+        assert moved == [{"type": "positions", "positions": {str(before.id): 1}}]
+        seen = [m for m in seen if m["type"] == "job"]
         assert all(m["job_id"] == str(new.id) for m in seen)
         assert seen[0]["status"] == "running" and seen[0]["stage"] == "loading"
         stages = [m["stage"] for m in seen if m["status"] == "running"]
