@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from apps.common import events
-from apps.segmentation import services
+from apps.segmentation import selectors, services
 from apps.segmentation.contracts import SEGMENT_IMAGE_JOB
 from apps.segmentation.events import RunCancelled, RunFailed
 
@@ -13,7 +14,17 @@ logger = logging.getLogger(__name__)
 
 
 def on_image_deleted(event: events.Event) -> None:
+    """Its results go; a queued or running segmentation of it is cancelled (nothing to write to)."""
+    from apps.tasks import api as tasks_api
+    from apps.tasks.contracts import JobNotFound, JobStateError
+
     services.delete_image_results(image_id=event.subject_id)
+    job = tasks_api.latest_jobs_for_images(image_ids=[event.subject_id], kind=SEGMENT_IMAGE_JOB).get(
+        selectors.as_uuid(event.subject_id)
+    )
+    if job is not None and job.status.is_active:
+        with contextlib.suppress(JobNotFound, JobStateError):  # finished meanwhile
+            tasks_api.cancel_job(job_id=job.id, actor_id=selectors.as_uuid(event.actor_id))
 
 
 def on_project_deleted(event: events.Event) -> None:

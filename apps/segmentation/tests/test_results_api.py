@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.segmentation import api
 from apps.segmentation.models import ResultVersion
 from apps.segmentation.tests.conftest import SQUARE
 
@@ -109,13 +110,16 @@ def test_missing_base_version_is_400(world, client_for):
 
 def test_results_are_deleted_with_their_image_and_project(world, client_for, django_capture_on_commit_callbacks):
     from apps.images import api as images_api
+    from apps.tasks import api as tasks_api
 
     editor = client_for(world.editor)
     for image_id in world.image_ids:
         assert put(editor, image_id, None, [{"exterior": SQUARE}]).status_code == 200
+    [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_ids[0]])
     with django_capture_on_commit_callbacks(execute=True):  # after-commit subscribers run
         images_api.delete_image(actor_id=world.editor.id, image_id=world.image_ids[0])
     assert list(ResultVersion.objects.values_list("image_id", flat=True)) == [world.image_ids[1]]
+    assert tasks_api.get_job(job_id=job.id).status == "cancelled"  # its queued segmentation too
     with django_capture_on_commit_callbacks(execute=True):
         images_api.delete_project(actor_id=world.owner.id, project_id=world.project_id)
     assert ResultVersion.objects.count() == 0
