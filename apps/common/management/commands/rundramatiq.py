@@ -16,7 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--processes", "-p", type=int, default=int(os.environ.get("WORKER_PROCESSES", 2)))
         parser.add_argument("--threads", "-t", type=int, default=int(os.environ.get("WORKER_THREADS", 1)))
         parser.add_argument("--queues", "-Q", nargs="*", default=None, help="only these queues")
-        parser.add_argument("--prefetch", type=int, default=settings.DRAMATIQ["PREFETCH"], help="messages prefetched per process")
+        parser.add_argument(
+            "--prefetch", type=int, default=settings.DRAMATIQ["PREFETCH"],
+            help="unacknowledged messages per worker thread (1: a process holds no message it cannot run now)",
+        )
 
     def handle(self, *args, processes, threads, queues, prefetch, **options):
         if settings.DRAMATIQ["BROKER_URL"].startswith("stub"):
@@ -24,7 +27,9 @@ class Command(BaseCommand):
         argv = [sys.executable, "-m", "dramatiq", "config.worker", "--processes", str(processes), "--threads", str(threads)]
         if queues:
             argv += ["--queues", *queues]
-        env = dict(os.environ, dramatiq_queue_prefetch=str(max(1, prefetch)))
+        # Dramatiq's prefetch is per process and counts messages being processed: threads x 1
+        # keeps every thread busy while no message waits in a busy process's buffer.
+        env = dict(os.environ, dramatiq_queue_prefetch=str(max(1, prefetch) * max(1, threads)))
         self.stdout.write(f"starting {processes} worker process(es) x {threads} thread(s)")
         sys.stdout.flush()
         os.execve(sys.executable, argv, env)  # noqa: S606 (replace this process by the workers)
