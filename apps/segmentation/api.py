@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Iterable
 
 from apps.images import api as images_api
-from apps.segmentation import selectors, services, status
+from apps.segmentation import selectors, services
+from apps.segmentation import status as derived_status
 from apps.segmentation.contracts import (
     SEGMENT_IMAGE_JOB,
     ImageSegmentationState,
@@ -50,7 +51,7 @@ __all__ = [
 
 def get_image_states(*, image_ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, ImageSegmentationState]:
     """The derived segmentation state of each image (every valid id gets an entry)."""
-    return status.image_states(image_ids)
+    return derived_status.image_states(image_ids)
 
 
 def image_ids_with_status(*, project_id: uuid.UUID | str, status: ImageStatus | str) -> list[uuid.UUID]:
