@@ -19,6 +19,31 @@ from django.conf import settings  # noqa: E402
 from apps.accounts.realtime.auth import JWTAuthMiddleware  # noqa: E402
 
 
+def _daphne_leaves_bodies_to_django() -> None:
+    """Twisted (under daphne) parses every multipart POST body itself before Django does: it
+    answers a malformed one with a bare 400 (no body, no content type: not our error shape,
+    found by the schemathesis run) and holds whole uploads in memory for nothing. Django parses
+    bodies itself, so switch twisted's parsing off (``parsePOSTFormSubmission``)."""
+    try:
+        from daphne import http_protocol
+    except ImportError:  # another ASGI server
+        return
+    request_class = http_protocol.WebRequest
+    if getattr(request_class, "_spheroseg_no_form_parsing", False):
+        return
+    original = request_class.__init__
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        original(self, *args, **kwargs)
+
+    request_class.__init__ = __init__
+    request_class._spheroseg_no_form_parsing = True
+
+
+_daphne_leaves_bodies_to_django()
+
+
 def _websocket_urlpatterns() -> list:
     patterns: list = []
     for ctx in ("accounts", "images", "segmentation", "tasks", "audit"):

@@ -370,4 +370,9 @@ DEMO_USER_PASSWORD = env.str("DEMO_USER_PASSWORD", default="spheroids-demo-2026"
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
+# Auth and error-shape documentation, and the uniform error answers on every operation.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "apps.common.openapi.postprocess",
+]
 WHITENOISE_USE_FINDERS = not PRODUCTION

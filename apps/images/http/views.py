@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from apps.common.openapi import ErrorSerializer
 from apps.images import api
 from apps.images.contracts import AccessDenied, Action, ImageNotFound, ImagesError, ProjectNotFound
 from apps.images.http import serializers as s
@@ -52,6 +53,8 @@ class ProjectPagination(PageNumberPagination):
 
 
 class ProjectListView(ImagesAPIView):
+    pagination_class = ProjectPagination  # documents the paginated answer in the schema
+
     @extend_schema(
         summary="My projects (owned or shared)",
         parameters=[OpenApiParameter("search", str, description="Substring of the project name")],
@@ -186,7 +189,7 @@ class ProjectImagesView(ImagesAPIView):
         request={"multipart/form-data": inline_serializer(
             "ImageUpload", {"files": serializers.ListField(child=serializers.FileField())})},
         responses={201: s.UploadResponseSerializer, 207: s.UploadResponseSerializer,
-                   400: s.UploadResponseSerializer},
+                   400: ErrorSerializer},  # all rejected: Error plus accepted/rejected/results
     )
     def post(self, request, project_id):
         # Refuse before reading the body: non-members get 404, viewers 403.

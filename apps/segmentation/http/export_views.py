@@ -18,6 +18,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from apps.common.openapi import ErrorSerializer
 from apps.images import api as images_api
 from apps.images.contracts import Action
 from apps.segmentation.exports import formats
@@ -36,12 +37,6 @@ class JSONErrorsOnly(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
 FILE_RESPONSES = {

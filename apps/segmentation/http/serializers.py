@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.segmentation.services import MAX_OBJECTS
@@ -109,6 +110,7 @@ class ModelSerializer(serializers.Serializer):
     default = serializers.BooleanField()
 
 
+@extend_schema_serializer(component_name="SegmentationJob")  # "Job" is the tasks API's component
 class JobSerializer(serializers.Serializer):
     """Output: a tasks JobInfo (the shape the Job API answers too)."""
 
