@@ -87,7 +87,8 @@ def append(
         outcome = Outcome.FAILED if outcome else Outcome.SUCCESS
     # What is hashed is exactly what the database gives back (JSON round trip).
     clean_details = json.loads(chain.canonical_json(chain.scrub(details or {})))
-    with transaction.atomic(using=using):
+    # No savepoint: a record that cannot be written fails the whole change anyway.
+    with transaction.atomic(using=using, savepoint=False):
         _lock_chain(using)
         head = AuditRecord.objects.using(using).order_by("-sequence").values_list("sequence", "hash").first()
         sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS_HASH)
