@@ -17,7 +17,7 @@ def server_media(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def live_server_url(server_media, asgi_server) -> str:
+def live_server_url(server_media, asgi_server) -> str:  # noqa: F811 (the imported fixture)
     return asgi_server
 
 

@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow]
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "3"))
 SEED = os.environ.get("FUZZ_SEED", "20261120")
 
 
@@ -43,7 +43,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server_
         "--request-timeout", "60", "--continue-on-failure", "--no-color",
         "--exclude-path-regex", "^/api/v1/auth/logout/$",  # would revoke the fuzzing user's session
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,  # noqa: S603
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                          env={**os.environ, "NO_COLOR": "1"})
     output = run.stdout + run.stderr
     report = Path(__file__).resolve().parents[2] / "artifacts" / "fuzz-output.txt"  # git-ignored
