@@ -184,6 +184,30 @@ export function traceOuterBoundary(mask, w, h) {
   return out;
 }
 
+function dilate(mask, w, h) {
+  const out = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let on = 0;
+      for (let dy = -1; dy <= 1 && !on; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= h) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx >= 0 && xx < w && mask[yy * w + xx]) { on = 1; break; }
+        }
+      }
+      out[y * w + x] = on;
+    }
+  }
+  return out;
+}
+
+function erode(mask, w, h) {
+  const inverted = mask.map((v) => 1 - v);
+  return dilate(inverted, w, h).map((v) => 1 - v);
+}
+
 // Union of two touching objects by rasterising both (with a hairline bridge) and tracing the
 // outer boundary: robust for any simple polygons; holes of either object that stay inside are kept.
 export function unionObjects(a, b) {
@@ -196,15 +220,18 @@ export function unionObjects(a, b) {
   const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(w, h) : Object.assign(document.createElement('canvas'), { width: w, height: h });
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.setTransform(scale, 0, 0, scale, -x0 * scale, -y0 * scale);
-  ctx.fillStyle = '#000'; ctx.strokeStyle = '#000'; ctx.lineWidth = 1.5; ctx.lineJoin = 'round';
+  ctx.fillStyle = '#000';
   for (const obj of [a, b]) {
     ctx.beginPath();
     obj.exterior.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-    ctx.closePath(); ctx.fill(); ctx.stroke();
+    ctx.closePath(); ctx.fill();
   }
   const data = ctx.getImageData(0, 0, w, h).data;
-  const mask = new Uint8Array(w * h);
+  let mask = new Uint8Array(w * h);
   for (let k = 0; k < w * h; k++) mask[k] = data[k * 4 + 3] > 127 ? 1 : 0;
+  // Morphological closing (3 x 3): bridges the hairline gap between touching outlines without
+  // moving the outer boundary, so the merged area is the sum of the parts.
+  mask = erode(dilate(mask, w, h), w, h);
   const traced = traceOuterBoundary(mask, w, h);
   if (!traced || traced.length < 3) return null;
   const ring = simplifyRing(traced.map(([x, y]) => [x / scale + x0, y / scale + y0]), 0.75 / scale);

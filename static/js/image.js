@@ -401,7 +401,7 @@ let gesture = null; // {kind: 'pan'|'vertex'|'click', ...}
 let spaceDown = false;
 
 canvas.addEventListener('pointerdown', (event) => {
-  canvas.focus();
+  canvas.focus({ preventScroll: true }); // focusing must not scroll the page mid-click
   canvas.setPointerCapture(event.pointerId);
   const [sx, sy] = canvasPoint(event);
   const [x, y] = toImage(sx, sy);
@@ -818,7 +818,23 @@ window.spheroseg = {
   get objectCount() { return state.objects.length; },
   get version() { return state.baseVersion; },
   get dirty() { return state.dirty; },
+  get selected() { return state.selected; },
+  get mode() { return state.mode; },
+  get drawing() { return state.drawing.length; },
+  holes: (i) => state.objects[i] && state.objects[i].holes.length,
+  area: (i) => state.objects[i] && objectArea(state.objects[i]),
   metrics: (i) => state.objects[i] && state.objects[i].metrics,
+  imageToScreen(x, y) {
+    const [sx, sy] = toScreen(x, y);
+    const rect = canvas.getBoundingClientRect();
+    return [rect.left + sx, rect.top + sy];
+  },
+  // Milliseconds to draw one full frame (for the benchmark printed by the browser tests).
+  timeFrames(n = 20, rebuild = false) {
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) { if (rebuild) pathCache.key = null; draw(); }
+    return (performance.now() - t0) / n;
+  },
   vertexOnScreen(i, k) {
     const [sx, sy] = toScreen(...state.objects[i].exterior[k]);
     const rect = canvas.getBoundingClientRect();
