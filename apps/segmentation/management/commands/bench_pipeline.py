@@ -280,7 +280,7 @@ class Command(BaseCommand):
             if time.monotonic() > deadline:
                 pending = sum(1 for j in jobs.values() if str(j.status) not in TERMINAL)
                 raise CommandError(f"{pending} job(s) still unfinished after {timeout:.0f} s")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(1.0)
 
     @staticmethod
     def _jobs(job_ids):
