@@ -58,14 +58,13 @@ def segment_image(handle: JobHandle) -> str:
     job = handle.job
     params = dict(job.params or {})
     progress = _Progress(handle)
-    progress("loading", 0)  # raises JobCancelled if the job was cancelled while queued
     if job.image_id is None:
         raise PermanentJobError("The job names no image.")
     try:
         image = images_api.get_image(image_id=job.image_id)
     except ImageNotFound:
         raise PermanentJobError("The image no longer exists.") from None
-    with transaction.atomic():
+    with transaction.atomic():  # one commit for the start event and the first stage
         events.publish(
             RunStarted(
                 subject_id=str(job.id),
@@ -77,6 +76,7 @@ def segment_image(handle: JobHandle) -> str:
                 attempt=job.attempts,
             )
         )
+        progress("loading", 0)  # raises JobCancelled if the job was cancelled meanwhile (nothing kept)
     started = time.perf_counter()
     try:
         with images_api.open_image(image_id=image.id) as fh:

@@ -278,10 +278,8 @@ def _insert_version(**fields) -> ResultVersionRow:
 
 
 def store_model_result(*, job: JobInfo, image: ImageInfo, result: dict[str, Any], actor_id=None) -> ResultVersionRow:
-    """Store a run's result as a new version: once per job (a redelivery returns the first)."""
-    existing = ResultVersionRow.objects.filter(job_id=job.id).first()
-    if existing is not None:
-        return existing
+    """Store a run's result as a new version: once per job (unique ``job_id``; a second write
+    for the same job returns the first row instead)."""
     polygons = [
         {
             "exterior": p.get("exterior") or [],
