@@ -10,9 +10,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.common import events
 
-#: Answers recorded as access denials (404 only for a URL that names an object: a non-member
-#: gets 404 for a project, image or job it may not see).
-DENIAL_STATUSES = {401, 403, 404}
+#: Answers recorded as access denials (``common.access.denied``): 401, 403, 429 (throttled, as in
+#: a login storm) and 404 only for a URL that names an object (a non-member gets 404 for a
+#: project, image or job it may not see).
+DENIAL_STATUSES = {401, 403, 404, 429}
 
 
 def exception_handler(exc, ctx):

@@ -184,3 +184,44 @@ def test_admin_change_through_the_admin_site_is_recorded_with_its_request(client
     record = AuditRecord.objects.get(event_type="admin.change.v1", subject_id=str(group.pk))
     assert record.request_id == "admin-req-1" and record.actor == str(admin.pk)
     assert record.details["action"] == "addition" and record.subject_type == "auth.group"
+
+
+def test_jsonl_export_streams_asynchronously_under_asgi(make_user, publish):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    for _ in range(3):
+        publish()
+    operator = make_user(is_staff=True)
+
+    async def fetch():
+        client = AsyncClient()
+        await client.aforce_login(operator)
+        response = await client.get(LIST, {"format": "jsonl"})
+        assert response.is_async  # served by an async iterator, not read whole first
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    body = async_to_sync(fetch)().decode()
+    assert [json.loads(line)["sequence"] for line in body.splitlines()] == list(
+        AuditRecord.objects.values_list("sequence", flat=True))
+
+
+def test_a_login_storm_is_on_the_trail(api_client, make_user, settings):
+    user = make_user()
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "auth_account": "2/min"}}
+    try:
+        codes = [
+            api_client.post("/api/v1/auth/token/", {"email": user.email, "password": "wrong-password-x"},
+                            REMOTE_ADDR="192.0.2.50").status_code
+            for _ in range(3)
+        ]
+    finally:
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    assert codes == [401, 401, 429]
+    failed = AuditRecord.objects.filter(event_type="accounts.login.failed.v1", client_ip="192.0.2.50")
+    assert failed.count() == 2 and all(r.outcome == "failed" and r.subject_id == str(user.id) for r in failed)
+    denials = AuditRecord.objects.filter(event_type="common.access.denied.v1", client_ip="192.0.2.50")
+    assert sorted(r.details["status_code"] for r in denials) == [401, 401, 429]
+    assert all(r.actor == "system" and r.outcome == "denied" for r in denials)
+    assert all("password" not in json.dumps(r.details) for r in [*failed, *denials])
