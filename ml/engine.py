@@ -359,7 +359,7 @@ def fine_tune(pairs: Iterable, *, base_model: str = DEFAULT_MODEL, out_dir: str 
     X, Y = _train.pairs_to_pool(pairs, card.working_size or 320)
     model = copy.deepcopy(_load_unet(card)).to("cpu").to(memory_format=torch.contiguous_format)
     steps = max(8, epochs * max(1, len(pairs) // batch))
-    t = _train.train_loop(model, X, Y, steps=steps, lr=lr, batch=batch, seed=seed, log=log)
+    t, _ = _train.train_loop(model, X, Y, steps=steps, lr=lr, batch=batch, seed=seed, log=log)
     model.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

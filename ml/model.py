@@ -1,4 +1,4 @@
-"""Compact residual U-Net (about 1 M parameters) for spheroid segmentation.
+"""Compact residual U-Net (about 1.07 M parameters) for spheroid segmentation.
 
 Input: 1 x H x W normalised grey image in [0, 1] (H, W multiples of 16).
 Output: 2 logits per pixel: channel 0 = spheroid body (foreground), channel 1 = contact band

@@ -1,6 +1,6 @@
 """Train the spheroid U-Net on synthetic brightfield images.
 
-    python -m ml.train --steps 1200 --crop 192 --seed 0   # the shipped weights
+    python -m ml.train --seed 0                          # the shipped weights
     python -m ml.train --steps 50 --pool 64 --out /tmp/x  # a smoke run
 
 Seeded (numpy + torch), a training pool and a disjoint validation pool of synthetic images
@@ -28,7 +28,7 @@ import numpy as np
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MODEL_NAME = "spheroseg-unet"
 WORK_SIZE = 320  # long side of the model's working resolution
-CROP = 224
+CROP = 128
 
 
 # --------------------------------------------------------------------------- data
@@ -150,7 +150,11 @@ def val_iou(model, Xv, Yv) -> float:
 
 
 def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log=print,
-               ckpt_path: Path | None = None, ckpt_every: int = 100, crop: int = CROP):
+               ckpt_path: Path | None = None, ckpt_every: int = 100, crop: int = CROP,
+               minutes: float | None = None, warmup: int = 50):
+    """AdamW, warm-up + cosine schedule. With ``minutes``, the schedule runs on the fraction of
+    the time budget used (for a shared, loaded machine) and training stops when it is spent or
+    after ``steps``, whichever comes first. Returns (seconds, steps done)."""
     import torch
 
     rng = np.random.default_rng(seed + 17)
@@ -158,10 +162,16 @@ def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log
     model.train()
     t0 = time.time()
     ema = None
+    done = 0
     for step in range(1, steps + 1):
-        cur = lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / steps)))
-        if step < 50:
-            cur = lr * step / 50
+        frac = step / steps
+        if minutes:
+            frac = max(frac, (time.time() - t0) / (60.0 * minutes))
+            if frac >= 1.0:
+                break
+        cur = lr * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+        if step < warmup:
+            cur = lr * step / warmup
         for g in opt.param_groups:
             g["lr"] = cur
         xb, yb = augment_batch(rng, X, Y, batch, crop)
@@ -171,12 +181,13 @@ def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log
         loss.backward()
         opt.step()
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        done = step
         if step % 25 == 0 or step == steps:
             el = time.time() - t0
             log(f"step {step}/{steps} loss {ema:.4f} lr {cur:.2e} {el / step:.2f} s/step elapsed {el / 60:.1f} min")
         if ckpt_path is not None and (step % ckpt_every == 0 or step == steps):
             torch.save({"step": step, "model": model.state_dict()}, ckpt_path)
-    return time.time() - t0
+    return time.time() - t0, done
 
 
 def save_weights(model, path: Path) -> str:
@@ -215,14 +226,20 @@ def write_card(out_dir: Path, weights_file: str, sha: str, model, *, version: st
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--steps", type=int, default=700)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=CROP)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--pool", type=int, default=600, help="synthetic training images")
+    ap.add_argument("--pool", type=int, default=400, help="synthetic training images")
     ap.add_argument("--val", type=int, default=100, help="synthetic validation images (disjoint seeds)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="time budget for the optimisation (schedule follows the elapsed fraction)")
+    ap.add_argument("--cache", type=Path, default=None, help="npz cache of the generated pools")
+    ap.add_argument("--channels", default=None, help="encoder widths, e.g. 8,24,48,96,128")
+    ap.add_argument("--init", type=Path, default=None, help="start from a checkpoint (continue training)")
+    ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     args = ap.parse_args(argv)
@@ -237,15 +254,27 @@ def main(argv=None):
     t_start = time.time()
     log = lambda m: print(m, flush=True)  # noqa: E731
     log(f"generating {args.pool} training + {args.val} validation synthetic images at {WORK_SIZE} px")
-    X, Y = make_pool(args.pool, seed=args.seed * 2 + 1)
-    Xv, Yv = make_pool(args.val, seed=args.seed * 2 + 2)
+    if args.cache is not None and args.cache.is_file():
+        z = np.load(args.cache)
+        X, Y, Xv, Yv = z["X"], z["Y"], z["Xv"], z["Yv"]
+    else:
+        X, Y = make_pool(args.pool, seed=args.seed * 2 + 1)
+        Xv, Yv = make_pool(args.val, seed=args.seed * 2 + 2)
+        if args.cache is not None:
+            np.savez(args.cache, X=X, Y=Y, Xv=Xv, Yv=Yv)
     t_gen = time.time() - t_start
     log(f"generated in {t_gen:.0f} s")
-    model = ResUNet()
+    channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
+    model = ResUNet(channels) if channels else ResUNet()
+    if args.init is not None:
+        ck = torch.load(args.init, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck.get("model", ck))
+        log(f"initialised from {args.init} (step {ck.get('step', '?')})")
     ckpt = args.out / "checkpoints" / "last.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    t_train = train_loop(model, X, Y, steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed,
-                         log=log, ckpt_path=ckpt, crop=args.crop)
+    t_train, steps_done = train_loop(model, X, Y, steps=args.steps, lr=args.lr, batch=args.batch,
+                                     seed=args.seed, log=log, ckpt_path=ckpt, crop=args.crop,
+                                     minutes=args.minutes, warmup=args.warmup)
     iou = val_iou(model, Xv, Yv)
     log(f"validation pixel IoU (synthetic, working resolution): {iou:.4f}")
     model.eval()
@@ -256,11 +285,11 @@ def main(argv=None):
         "command": "python -m ml.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": f"{args.pool} synthetic brightfield images (ml.synth, seeds from {args.seed * 2 + 1}) "
                 f"+ {args.val} validation images (disjoint seeds), {WORK_SIZE}x{WORK_SIZE}",
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "optimizer": "AdamW wd 1e-4",
-        "lr": args.lr, "schedule": "50-step warm-up then cosine to 0",
+        "steps": steps_done, "max_steps": args.steps, "time_budget_min": args.minutes, "batch": args.batch, "crop": args.crop, "optimizer": "AdamW wd 1e-4",
+        "lr": args.lr, "schedule": "50-step warm-up then cosine to 0 over max_steps or the time budget (whichever ends first)",
         "loss": "BCE + soft Dice (body) + 0.5 * BCE pos_weight 4 (contact band)",
         "augmentations": "scale 0.7-1.4, crop, rot90, flip, blur, gamma 0.7-1.4, contrast, offset, noise",
-        "seed": args.seed, "threads": args.threads,
+        "seed": args.seed, "threads": args.threads, "init": str(args.init) if args.init else None,
         "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}",
         "run_time_s": round(total, 1), "generation_s": round(t_gen, 1), "training_s": round(t_train, 1),
     }

@@ -1,0 +1,93 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ml import engine
+from ml.io import read_image
+
+
+@pytest.fixture(scope="module")
+def single(demo_dir):
+    return read_image(demo_dir / "spheroid_single.png")[0]
+
+
+@pytest.fixture(scope="module")
+def pair(demo_dir):
+    return read_image(demo_dir / "spheroid_pair.png")[0]
+
+
+def test_models_listed():
+    cards = {c.name: c for c in engine.list_models()}
+    assert engine.DEFAULT_MODEL in cards and "classical" in cards
+    unet = cards[engine.DEFAULT_MODEL]
+    assert unet.kind == "unet" and unet.default and len(unet.sha256) == 64
+    assert 100_000 < unet.parameters < 3_000_000
+    assert cards["classical"].kind == "classical" and not cards["classical"].default
+
+
+def test_single_and_pair(single, pair):
+    r1 = engine.segment(single)
+    assert len(r1.polygons) == 1
+    m = r1.polygons[0]["metrics"]
+    assert 0.85 < m["circularity"] <= 1.0 and m["area_px"] > 40000
+    assert 0.5 < r1.polygons[0]["confidence"] <= 1.0
+    r2 = engine.segment(pair, pixel_size_um=1.5)
+    assert len(r2.polygons) == 2
+    assert "area_um2" in r2.polygons[0]["metrics"]
+    doc = r2.to_json("spheroid_pair.png")
+    assert doc["model"] == {"name": engine.DEFAULT_MODEL, "version": r2.model_version}
+    assert (doc["width"], doc["height"]) == (1000, 1000)
+    json.dumps(doc)  # serialisable
+
+
+def test_classical_model(pair):
+    r = engine.segment(pair, model="classical")
+    assert r.model_name == "classical" and len(r.polygons) == 2
+
+
+def test_progress_and_cancel(single):
+    seen = []
+    engine.segment(single, progress=lambda s, f: seen.append((s, f)))
+    assert [s for s, _ in seen] == ["loading", "loading", "inference", "inference", "post-processing",
+                                    "post-processing"]
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] >= 2
+
+    with pytest.raises(engine.Cancelled):
+        engine.segment(single, should_cancel=cancel)
+
+
+def test_16bit_narrow_range_like_8bit(single):
+    g = single[..., 0].astype(np.float32)
+    img16 = (1000 + g / 255.0 * 300).astype(np.uint16)  # 300 of 65536 levels used
+    a = engine.segment(g.astype(np.uint8)).polygons
+    b = engine.segment(img16).polygons
+    assert len(a) == len(b) == 1
+    assert b[0]["metrics"]["area_px"] == pytest.approx(a[0]["metrics"]["area_px"], rel=0.02)
+
+
+def test_measure_polygons_same_implementation():
+    sq = {"exterior": [[0, 0], [10, 0], [10, 10], [0, 10]], "holes": []}
+    (m,) = engine.measure_polygons([sq], pixel_size_um=2.0)
+    assert m["area_px"] == 100 and m["area_um2"] == 400
+
+
+def test_sha_mismatch_refused(tmp_path, monkeypatch):
+    card = engine.get_model_card(engine.DEFAULT_MODEL)
+    shutil.copy(engine.WEIGHTS_DIR / f"{card.name}.json", tmp_path / f"{card.name}.json")
+    (tmp_path / card.weights).write_bytes(b"not the weights")
+    monkeypatch.setattr(engine, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(engine, "_cards", None)
+    monkeypatch.setattr(engine, "_models", {})
+    with pytest.raises(engine.ModelLoadError, match="does not match"):
+        engine.segment(np.zeros((64, 64), np.uint8))
+
+
+def test_unknown_model():
+    with pytest.raises(engine.ModelLoadError):
+        engine.get_model_card("nope")
