@@ -123,3 +123,23 @@ def test_results_are_deleted_with_their_image_and_project(world, client_for, dja
     with django_capture_on_commit_callbacks(execute=True):
         images_api.delete_project(actor_id=world.owner.id, project_id=world.project_id)
     assert ResultVersion.objects.count() == 0
+
+
+def test_edit_and_restore_publish_events_with_actor_subject_project(world, django_capture_on_commit_callbacks):
+    from apps.common import events
+
+    seen = []
+    for name in ("segmentation.result.edited", "segmentation.result.restored"):
+        events.subscribe(name, seen.append)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            api.save_edit(user_id=world.editor.id, image_id=world.image_id, base_version=None, polygons=[{"exterior": SQUARE}])
+            api.restore_version(user_id=world.owner.id, image_id=world.image_id, version=1)
+    finally:
+        for name in ("segmentation.result.edited", "segmentation.result.restored"):
+            events.unsubscribe(name, seen.append)
+    edited, restored = seen
+    assert (edited.name, edited.actor_id, edited.subject_id, edited.project_id, edited.version) == (
+        "segmentation.result.edited", str(world.editor.id), str(world.image_id), str(world.project_id), 1)
+    assert (restored.name, restored.actor_id, restored.version, restored.restored_version) == (
+        "segmentation.result.restored", str(world.owner.id), 2, 1)
