@@ -74,13 +74,18 @@ class RequestContextMiddleware(Middleware):
 
 
 class WorkerStartupHooks(Middleware):
-    """Runs ``apps.common.workers`` start-up hooks in each ``rundramatiq`` worker process
-    (embedded workers run them from ``start_embedded_worker``)."""
+    """Runs ``apps.common.workers`` start-up (and graceful shutdown) hooks in each
+    ``rundramatiq`` worker process (embedded workers run them from ``apps.common.workers``)."""
 
     def after_worker_boot(self, broker, worker):
         from apps.common.workers import run_startup_hooks
 
         threading.Thread(target=run_startup_hooks, name="worker-startup-hooks", daemon=True).start()
+
+    def before_worker_shutdown(self, broker, worker):
+        from apps.common.workers import run_shutdown_hooks
+
+        run_shutdown_hooks()
 
 
 def build_broker(url: str) -> dramatiq.Broker:

@@ -26,6 +26,23 @@ def register_startup_hook(hook: Callable[[], None]) -> None:
         _startup_hooks.append(hook)
 
 
+_shutdown_hooks: list[Callable[[], None]] = []
+
+
+def register_shutdown_hook(hook: Callable[[], None]) -> None:
+    """Run ``hook`` when this process's workers stop gracefully (e.g. remove a heartbeat)."""
+    if hook not in _shutdown_hooks:
+        _shutdown_hooks.append(hook)
+
+
+def run_shutdown_hooks() -> None:
+    for hook in list(_shutdown_hooks):
+        try:
+            hook()
+        except Exception:
+            logger.exception("worker shutdown hook %s failed", getattr(hook, "__qualname__", hook))
+
+
 def run_startup_hooks() -> None:
     for hook in list(_startup_hooks):
         try:
@@ -54,3 +71,4 @@ def stop_embedded_worker() -> None:
         if _worker is not None:
             _worker.stop(timeout=5000)
             _worker = None
+            run_shutdown_hooks()

@@ -9,7 +9,7 @@ class TasksConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.common import events, health
-        from apps.common.workers import register_startup_hook
+        from apps.common.workers import register_shutdown_hook, register_startup_hook
         from apps.tasks import health as tasks_health
         from apps.tasks import metrics, services, supervisor
 
@@ -17,6 +17,7 @@ class TasksConfig(AppConfig):
         events.subscribe("images.project.deleted", services.on_project_deleted)
         # Every worker process (embedded or rundramatiq) supervises leases and lost messages.
         register_startup_hook(supervisor.start)
+        register_shutdown_hook(supervisor.stop)
         health.register_detail("workers", tasks_health.workers)
         health.register_detail("queues", tasks_health.queues)
         metrics.register()
