@@ -662,7 +662,8 @@ document.querySelector('#metrics-table tbody').addEventListener('click', (event)
 function describeResult(result) {
   if (!result) return S.noResult;
   const source = { model: S.sourceModel, edit: S.sourceEdit, restore: S.sourceRestore }[result.source] || result.source;
-  return `${result.model.name} ${result.model.version} · ${fmt(S.version, { v: result.version })} (${source}) · ${fmt(S.objects, { n: result.object_count })}`;
+  const model = result.model && result.model.name ? `${result.model.name} ${result.model.version} · ` : '';
+  return `${model}${fmt(S.version, { v: result.version })} (${source}) · ${fmt(S.objects, { n: result.object_count })}`;
 }
 
 function applyResult(result) {

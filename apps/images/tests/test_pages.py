@@ -173,3 +173,10 @@ def test_histogram_counts_and_svg_are_honest():
     assert svg.startswith("<svg") and 'role="img"' in svg and svg.count("<rect") == charts.BINS
     assert "3 objects" in svg
     assert "No data" in str(charts.histogram_svg([], title="Area", unit="px²"))
+
+
+def test_pages_are_translated_to_czech(make_user):
+    client = Client(HTTP_ACCEPT_LANGUAGE="cs")
+    client.force_login(make_user())
+    html = client.get("/").content.decode()
+    assert "Vaše projekty" in html and "Nový projekt" in html
