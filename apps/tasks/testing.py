@@ -17,6 +17,9 @@ from apps.tasks.api import register_handler
 from apps.tasks.contracts import JobHandle, PermanentJobError, Stage
 
 KIND = "test.sleep"
+#: Test jobs use their own queue, so test workers never consume (or purge) real "jobs"
+#: messages of another process sharing the broker; the code path is the same for any queue.
+QUEUE = "tasks-test"
 
 
 def _append(path: str | None, line: str) -> None:
@@ -49,4 +52,4 @@ def sleep_handler(handle: JobHandle) -> str | None:
     return handle.commit_result(write)
 
 
-register_handler(KIND, sleep_handler)
+register_handler(KIND, sleep_handler, queue=QUEUE)

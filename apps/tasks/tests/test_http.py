@@ -83,14 +83,14 @@ def test_cancel_needs_editor(setup):
 
 def test_cancel_finished_job_is_409(setup):
     job = submit(setup["project"])
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     response = setup["owner"].post(f"/api/v1/jobs/{job.id}/cancel/")
     assert response.status_code == 409 and response.json()["code"] == "conflict"
 
 
 def test_replay_dead_job(setup):
     job = submit(setup["project"], params={"fail_attempts": 9}, max_attempts=1)
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     assert Job.objects.get(id=job.id).status == "dead"
     assert setup["stranger"].post(f"/api/v1/jobs/{job.id}/replay/").status_code == 404
     assert setup["viewer"].post(f"/api/v1/jobs/{job.id}/replay/").status_code == 403
@@ -103,9 +103,9 @@ def test_replay_dead_job(setup):
 def test_stats(setup, project_factory):
     project = setup["project"]
     submit(project, params={"permanent": True})
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     ok = submit(project)
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     submit(project, priority=9)
     foreign, _ = project_factory()
     submit(foreign)

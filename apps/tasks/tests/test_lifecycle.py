@@ -61,14 +61,14 @@ def test_transition_table_never_leaves_terminal_states():
 
 def test_cancelled_job_never_becomes_succeeded_and_stale_token_changes_nothing():
     job = submit()
-    claimed, token = services.claim_next("jobs")
+    claimed, token = services.claim_next(testing.QUEUE)
     assert claimed.id == job.id and claimed.status == "running" and claimed.attempts == 1
     api.cancel_job(job_id=job.id, actor_id=None)
     assert services.transition(job.id, JobStatus.SUCCEEDED, token=token) is None
     assert status(job.id) == "cancelled"
     # A writer with a wrong token cannot move a running job either.
     other = submit()
-    services.claim_next("jobs")
+    services.claim_next(testing.QUEUE)
     assert services.transition(other.id, JobStatus.FAILED, token=uuid.uuid4()) is None
     assert status(other.id) == "running"
 
@@ -85,7 +85,7 @@ def test_dedupe_returns_the_active_job_and_a_new_one_once_finished():
     first, created = api.submit_job(kind=testing.KIND, owner_id=None, params={}, dedupe_key="img:1:model")
     again, created_again = api.submit_job(kind=testing.KIND, owner_id=None, params={}, dedupe_key="img:1:model")
     assert created and not created_again and again.id == first.id
-    assert services.execute_next("jobs") == first.id
+    assert services.execute_next(testing.QUEUE) == first.id
     assert status(first.id) == "succeeded"
     third, created_third = api.submit_job(kind=testing.KIND, owner_id=None, params={}, dedupe_key="img:1:model")
     assert created_third and third.id != first.id
@@ -107,14 +107,14 @@ def test_priority_overtakes_and_queue_positions_follow_claim_order():
     assert infos[high.id].queue_position == 1
     assert [infos[j.id].queue_position for j in normals] == [2, 3, 4, 5, 6]
     assert infos[low.id].queue_position == 7
-    order = [services.execute_next("jobs") for _ in range(7)]
+    order = [services.execute_next(testing.QUEUE) for _ in range(7)]
     assert order == [high.id, *[j.id for j in normals], low.id]
-    assert services.execute_next("jobs") is None
+    assert services.execute_next(testing.QUEUE) is None
 
 
 def test_handler_progress_and_result(captured_events):
     job = submit(params={"steps": 3}, project_id=uuid.uuid4(), image_id=uuid.uuid4())
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     info = api.get_job(job_id=job.id)
     assert info.status == JobStatus.SUCCEEDED and info.progress == 100 and info.stage == Stage.DONE
     assert info.result_ref == "attempt-1" and info.queue_position is None
@@ -127,7 +127,7 @@ def test_handler_progress_and_result(captured_events):
 
 def test_permanent_error_fails_at_once(captured_events):
     job = submit(params={"permanent": True})
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     info = api.get_job(job_id=job.id)
     assert info.status == JobStatus.FAILED and info.attempts == 1
     assert "corrupt" in info.error
@@ -138,13 +138,13 @@ def test_transient_errors_back_off_then_succeed(settings, tmp_path):
     settings.JOB_RETRY_BASE_SECONDS = 30
     record = tmp_path / "record.txt"
     job = submit(params={"fail_attempts": 1, "record": str(record)})
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     row = Job.objects.get(id=job.id)
     assert row.status == "queued" and row.attempts == 1 and "transient failure" in row.error
     assert row.run_after > timezone.now() + dt.timedelta(seconds=20)  # backoff: 30 s +-20%
-    assert services.execute_next("jobs") is None  # not eligible before its backoff
+    assert services.execute_next(testing.QUEUE) is None  # not eligible before its backoff
     Job.objects.filter(id=job.id).update(run_after=timezone.now())
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     row.refresh_from_db()
     assert row.status == "succeeded" and row.attempts == 2 and row.error == ""
     assert record.read_text().count("result ") == 1
@@ -162,7 +162,7 @@ def test_last_attempt_goes_dead_then_replay(captured_events):
     job = submit(params={"fail_attempts": 99}, max_attempts=2)
     for _ in range(2):
         Job.objects.filter(id=job.id).update(run_after=None)
-        services.execute_next("jobs")
+        services.execute_next(testing.QUEUE)
     info = api.get_job(job_id=job.id)
     assert info.status == JobStatus.DEAD and info.attempts == 2 and "transient failure" in info.error
     assert captured_events[-1].name == "tasks.job.dead"
@@ -180,9 +180,9 @@ def test_time_limit_counts_as_a_transient_failure():
     def slow(handle):
         raise TimeLimitExceeded()
 
-    api.register_handler("test.timeout", slow)
+    api.register_handler("test.timeout", slow, queue=testing.QUEUE)
     job = submit(kind="test.timeout", max_attempts=1)
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     info = api.get_job(job_id=job.id)
     assert info.status == JobStatus.DEAD and "time limit" in info.error
 
@@ -191,7 +191,7 @@ def test_cancel_queued_is_immediate(captured_events):
     job = submit()
     info = api.cancel_job(job_id=job.id, actor_id=None)
     assert info.status == JobStatus.CANCELLED and info.finished_at is not None
-    assert services.execute_next("jobs") is None
+    assert services.execute_next(testing.QUEUE) is None
     assert api.cancel_job(job_id=job.id, actor_id=None).status == JobStatus.CANCELLED  # idempotent
 
 
@@ -208,9 +208,9 @@ def test_cancel_running_stops_at_next_stage_and_writes_no_result():
             raise
         return handle.commit_result(lambda: written.append("result") or "never")
 
-    api.register_handler("test.cancel-mid", handler)
+    api.register_handler("test.cancel-mid", handler, queue=testing.QUEUE)
     job = submit(kind="test.cancel-mid")
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     assert written == ["stopped at stage boundary"]
     info = api.get_job(job_id=job.id)
     assert info.status == JobStatus.CANCELLED and info.result_ref == ""
@@ -223,15 +223,15 @@ def test_commit_result_refused_after_cancel():
         api.cancel_job(job_id=handle.job.id, actor_id=None)
         return handle.commit_result(lambda: written.append("result") or "x")
 
-    api.register_handler("test.cancel-commit", handler)
+    api.register_handler("test.cancel-commit", handler, queue=testing.QUEUE)
     job = submit(kind="test.cancel-commit")
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     assert written == [] and status(job.id) == "cancelled"
 
 
 def test_expired_lease_is_reaped_and_the_old_worker_cannot_write(tmp_path):
     job = submit()
-    claimed, old_token = services.claim_next("jobs")
+    claimed, old_token = services.claim_next(testing.QUEUE)
     stale = services.Handle(selectors.to_info(claimed), old_token)
     Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert services.reap_expired_leases() == 1
@@ -242,14 +242,14 @@ def test_expired_lease_is_reaped_and_the_old_worker_cannot_write(tmp_path):
     with pytest.raises(JobCancelled):
         stale.commit_result(lambda: pytest.fail("a stale worker must not write"))
     Job.objects.filter(id=job.id).update(run_after=None)
-    services.execute_next("jobs")
+    services.execute_next(testing.QUEUE)
     row.refresh_from_db()
     assert row.status == "succeeded" and row.attempts == 2
 
 
 def test_lease_renewal_only_touches_held_running_jobs():
     job = submit()
-    claimed, token = services.claim_next("jobs")
+    claimed, token = services.claim_next(testing.QUEUE)
     before = Job.objects.get(id=job.id).lease_expires_at
     assert services.renew_leases([token]) == 1
     assert Job.objects.get(id=job.id).lease_expires_at >= before
@@ -258,7 +258,7 @@ def test_lease_renewal_only_touches_held_running_jobs():
 
 def test_reaper_buries_after_last_attempt():
     job = submit(max_attempts=1)
-    services.claim_next("jobs")
+    services.claim_next(testing.QUEUE)
     Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     services.reap_expired_leases()
     assert status(job.id) == "dead"
@@ -267,17 +267,17 @@ def test_reaper_buries_after_last_attempt():
 def test_reconciler_resends_only_missing_messages(flushed_broker, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         jobs = [submit() for _ in range(3)]
-    assert flushed_broker.queues["jobs"].qsize() == 3
+    assert flushed_broker.queues[testing.QUEUE].qsize() == 3
     # Messages present: nothing to re-send (even once the grace period is over).
-    assert services.resend_missing("jobs", grace_seconds=0) == 0
+    assert services.resend_missing(testing.QUEUE, grace_seconds=0) == 0
     # The broker lost them (restart without persistence): one wake-up per queued job again.
     flushed_broker.flush_all()
-    assert services.resend_missing("jobs", grace_seconds=0) == 3
-    assert flushed_broker.queues["jobs"].qsize() == 3
-    assert services.resend_missing("jobs", grace_seconds=0) == 0
+    assert services.resend_missing(testing.QUEUE, grace_seconds=0) == 3
+    assert flushed_broker.queues[testing.QUEUE].qsize() == 3
+    assert services.resend_missing(testing.QUEUE, grace_seconds=0) == 0
     # Within the grace period a fresh job is left to its own on-commit message.
     flushed_broker.flush_all()
-    assert services.resend_missing("jobs", grace_seconds=3600) == 0
+    assert services.resend_missing(testing.QUEUE, grace_seconds=3600) == 0
     assert {j.id for j in jobs} == set(Job.objects.values_list("id", flat=True))
 
 
@@ -292,8 +292,8 @@ def test_broker_outage_at_submit_delays_but_keeps_the_job(monkeypatch, flushed_b
     row = Job.objects.get(id=job.id)
     assert row.status == "queued" and row.dispatched_at is None
     monkeypatch.undo()
-    assert services.resend_missing("jobs") == 1  # never sent: no grace needed
-    assert flushed_broker.queues["jobs"].qsize() == 1
+    assert services.resend_missing(testing.QUEUE) == 1  # never sent: no grace needed
+    assert flushed_broker.queues[testing.QUEUE].qsize() == 1
 
 
 def test_batch_getters_use_constant_queries():
@@ -343,10 +343,10 @@ def test_graceful_shutdown_gives_the_job_back():
     def handler(handle):
         raise Shutdown()
 
-    api.register_handler("test.shutdown", handler)
+    api.register_handler("test.shutdown", handler, queue=testing.QUEUE)
     job = submit(kind="test.shutdown")
     with pytest.raises(Shutdown):
-        services.execute_next("jobs")
+        services.execute_next(testing.QUEUE)
     row = Job.objects.get(id=job.id)
     assert row.status == "queued" and row.attempts == 0
 
@@ -361,11 +361,11 @@ def test_embedded_restart_resends_every_queued_job(flushed_broker):
     jobs = [submit() for _ in range(2)]  # messages "sent" by the previous process
     Job.objects.update(dispatched_at=timezone.now())
     running = submit()
-    services.claim_next("jobs")  # a running job needs no message
+    services.claim_next(testing.QUEUE)  # a running job needs no message
     flushed_broker.flush_all()  # the in-memory broker died with the old process
     assert supervisor.resend_after_restart() == 2
-    assert flushed_broker.queues["jobs"].qsize() == 2
-    assert services.execute_next("jobs") in {j.id for j in jobs}
+    assert flushed_broker.queues[testing.QUEUE].qsize() == 2
+    assert services.execute_next(testing.QUEUE) in {j.id for j in jobs}
     assert running.id
 
 
@@ -374,12 +374,12 @@ def test_supervisor_pass_writes_heartbeat_and_reaps(flushed_broker):
     from apps.tasks.models import WorkerHeartbeat
 
     job = submit()
-    services.claim_next("jobs")
+    services.claim_next(testing.QUEUE)
     Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=5))
     result = supervisor.run_once()
     assert result["reaped"] == 1
     hb = WorkerHeartbeat.objects.get(worker_id=services.worker_id())
-    assert hb.pid > 0 and "jobs" in hb.queues
+    assert hb.pid > 0 and testing.QUEUE in hb.queues
 
 
 class _TimeLimitSpy(dramatiq.Middleware):
@@ -401,7 +401,7 @@ def test_through_a_dramatiq_worker_on_the_stub_broker(flushed_broker, settings):
     worker = dramatiq.Worker(flushed_broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
-        flushed_broker.join("jobs", timeout=20_000)
+        flushed_broker.join(testing.QUEUE, timeout=20_000)
         worker.join()
     finally:
         worker.stop()
@@ -414,5 +414,5 @@ def test_positions_are_broadcast_once_per_transaction(django_capture_on_commit_c
     project = uuid.uuid4()
     with django_capture_on_commit_callbacks() as callbacks:
         jobs = [submit(project_id=project) for _ in range(3)]
-    assert sum(1 for cb in callbacks if getattr(cb, "positions_queue", None) == "jobs") == 1
-    assert selectors.queued_positions("jobs") == {project: {str(j.id): i for i, j in enumerate(jobs, 1)}}
+    assert sum(1 for cb in callbacks if getattr(cb, "positions_queue", None) == testing.QUEUE) == 1
+    assert selectors.queued_positions(testing.QUEUE) == {project: {str(j.id): i for i, j in enumerate(jobs, 1)}}

@@ -82,7 +82,7 @@ def test_member_gets_snapshot_then_one_message_per_change(project_factory, make_
             "type": "job", "job_id": str(new.id), "image_id": None, "kind": testing.KIND, "status": "queued",
             "progress": 0, "stage": "queued", "queue_position": 1, "error": "", "attempts": 0, "result_ref": "",
         }
-        await sync_to_async(services.execute_next)("jobs")
+        await sync_to_async(services.execute_next)(testing.QUEUE)
         seen = await receive_until(comm, lambda m: m.get("status") == "succeeded")
         moved = [m for m in seen if m["type"] == "positions"]
         assert moved == [{"type": "positions", "positions": {str(before.id): 1}}]

@@ -62,12 +62,13 @@ def real_broker(broker_url, settings):
     previous = dramatiq.get_broker()
     broker = build_broker(broker_url)
     broker.declare_actor(actors.run_job)
-    broker.flush_all()
+    broker.declare_queue(testing.QUEUE)
+    broker.flush(testing.QUEUE)  # only the test queue: other processes may share this broker
     dramatiq.set_broker(broker)
     settings.JOB_LEASE_SECONDS = LEASE_SECONDS
     yield broker
     try:
-        broker.flush_all()
+        broker.flush(testing.QUEUE)
     finally:
         broker.close()
         dramatiq.set_broker(previous)
@@ -94,7 +95,8 @@ class Workers:
         )
         log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)],
+            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads),
+             "--queues", testing.QUEUE],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.procs.append(proc)
@@ -197,7 +199,7 @@ def test_broker_restart_between_submit_and_consume_loses_no_job(real_broker, wor
     # 2. Submitted and sent, then the broker "restarts" and forgets its queue.
     sent, _ = api.submit_job(kind=testing.KIND, owner_id=None, params={})
     assert Job.objects.get(id=sent.id).dispatched_at is not None
-    real_broker.flush_all()
+    real_broker.flush(testing.QUEUE)
 
     workers.start()
     wait_for(lambda: Job.objects.filter(id__in=[during_outage.id, sent.id], status="succeeded").count() == 2,
