@@ -198,7 +198,9 @@ function draw() {
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * tx, dpr * ty);
   ctx.imageSmoothingEnabled = scale < 2;
-  if (state.image) ctx.drawImage(state.image, 0, 0, cfg.width, cfg.height);
+  const useSmall = state.small && scale * dpr <= state.smallScale;
+  const source = useSmall ? state.small : state.image;
+  if (source) ctx.drawImage(source, 0, 0, cfg.width, cfg.height);
   const px = 1 / scale; // one screen pixel in image units
   if (state.showOutlines) {
     ctx.lineJoin = 'round';
@@ -820,6 +822,7 @@ window.spheroseg = {
   get version() { return state.baseVersion; },
   get dirty() { return state.dirty; },
   get selected() { return state.selected; },
+  get imageLoaded() { return Boolean(state.image); },
   get mode() { return state.mode; },
   get drawing() { return state.drawing.length; },
   holes: (i) => state.objects[i] && state.objects[i].holes.length,
@@ -857,6 +860,18 @@ resize();
 fit();
 const img = new Image();
 img.decoding = 'async';
-img.addEventListener('load', () => { state.image = img; requestRender(); });
+img.addEventListener('load', () => {
+  state.image = img;
+  requestRender();
+  // A half-size (at most 2048 px) copy is drawn while zoomed out: far cheaper per frame for huge images.
+  const side = Math.max(img.naturalWidth, img.naturalHeight);
+  if (side > 2048 && window.createImageBitmap) {
+    const k = 2048 / side;
+    createImageBitmap(img, {
+      resizeWidth: Math.round(img.naturalWidth * k), resizeHeight: Math.round(img.naturalHeight * k), resizeQuality: 'medium',
+    }).then((bitmap) => { state.small = bitmap; state.smallScale = 2048 / Math.max(cfg.width, cfg.height); requestRender(); })
+      .catch(() => {});
+  }
+});
 img.src = cfg.previewUrl;
 loadResult();

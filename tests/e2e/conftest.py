@@ -127,6 +127,11 @@ def asgi_server(transactional_db, tmp_path):
         "DJANGO_ENV": os.environ.get("DJANGO_ENV", "test"),
         "PYTHONUNBUFFERED": "1",
     }
+    from django.conf import settings
+
+    if settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+        # Files the test stores through the api (per-test media folder) must be seen by the server.
+        env["MEDIA_ROOT"] = str(settings.STORAGES["default"]["OPTIONS"]["location"])
     log = tmp_path / "daphne.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
