@@ -87,33 +87,54 @@ def append(
         outcome = Outcome.FAILED if outcome else Outcome.SUCCESS
     # What is hashed is exactly what the database gives back (JSON round trip).
     clean_details = json.loads(chain.canonical_json(chain.scrub(details or {})))
+    now = timezone.now()
+    values = {
+        "id": uuid.uuid4(),
+        "event_type": event_type[:200],
+        "event_id": (event_id or uuid.uuid4().hex)[:64],
+        "occurred_at": occurred_at or now,
+        "recorded_at": now,
+        "actor": _id_text(actor) or SYSTEM_ACTOR,
+        "subject_type": (subject_type or "")[:64],
+        "subject_id": _id_text(subject_id),
+        "project_id": _id_text(project_id),
+        "outcome": outcome,
+        "client_ip": (client_ip or "")[:64],
+        "user_agent": (user_agent or "")[:512],
+        "request_id": (request_id if request_id and request_id != "-" else "")[:128],
+        "details": clean_details,
+    }
+    connection = connections[using]
     # No savepoint: a record that cannot be written fails the whole change anyway.
-    with transaction.atomic(using=using, savepoint=False):
-        _lock_chain(using)
-        head = AuditRecord.objects.using(using).order_by("-sequence").values_list("sequence", "hash").first()
-        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS_HASH)
-        record = AuditRecord(
-            id=uuid.uuid4(),
-            sequence=sequence,
-            event_type=event_type[:200],
-            event_id=(event_id or uuid.uuid4().hex)[:64],
-            occurred_at=occurred_at or timezone.now(),
-            recorded_at=timezone.now(),
-            actor=(_id_text(actor) or SYSTEM_ACTOR),
-            subject_type=(subject_type or "")[:64],
-            subject_id=_id_text(subject_id),
-            project_id=_id_text(project_id),
-            outcome=outcome,
-            client_ip=(client_ip or "")[:64],
-            user_agent=(user_agent or "")[:512],
-            request_id=(request_id if request_id and request_id != "-" else "")[:128],
-            details=clean_details,
-            prev_hash=prev_hash,
-        )
-        # Stored datetimes keep microseconds; hash what will be read back.
-        record.hash = chain.compute_hash(chain.record_fields(record))
-        record.save(using=using)
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_head_sql(connection))  # PostgreSQL: takes the chain lock first
+        head = cursor.fetchone()
+        values["sequence"], values["prev_hash"] = (head[0] + 1, head[1]) if head else (1, chain.GENESIS_HASH)
+        values["hash"] = chain.compute_hash(values)
+        # A plain INSERT (no ORM save path): this runs for every audited change.
+        cursor.execute(_insert_sql(connection), [f.get_db_prep_save(values[f.attname], connection) for f in _FIELDS])
+    record = AuditRecord(**values)
+    record._state.adding = False
+    record._state.db = using
     return record
+
+
+_FIELDS = AuditRecord._meta.concrete_fields
+_TABLE = AuditRecord._meta.db_table
+
+
+def _head_sql(connection) -> str:
+    if connection.vendor == "postgresql":
+        # One round trip: audit_chain_head() takes pg_advisory_xact_lock, then reads the head
+        # with a fresh snapshot (a VOLATILE function's statements each take one): migration 0003.
+        return "SELECT seq, h FROM audit_chain_head()"
+    return f"SELECT sequence, hash FROM {_TABLE} ORDER BY sequence DESC LIMIT 1"  # noqa: S608 (constant)
+
+
+def _insert_sql(connection) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    return f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES ({', '.join(['%s'] * len(_FIELDS))})"  # noqa: S608
 
 
 # --------------------------------------------------------------------------- event bus

@@ -46,3 +46,12 @@ def test_concurrent_publishers_keep_the_chain_linear():
     assert AuditRecord.objects.count() == expected
     assert list(AuditRecord.objects.values_list("sequence", flat=True)) == list(range(1, expected + 1))
     call_command("verify_audit_log")  # raises CommandError on a fork or a broken link
+
+
+def test_the_chain_head_function_takes_the_services_lock_key():
+    import importlib
+
+    from apps.audit.services import AUDIT_LOCK_KEY
+
+    migration = importlib.import_module("apps.audit.migrations.0003_chain_head_function")
+    assert f"pg_advisory_xact_lock({AUDIT_LOCK_KEY})" in migration.FORWARD

@@ -58,7 +58,7 @@ class Command(BaseCommand):
                 f"max {max(values):6.3f} ms"
             )
         self.stdout.write(
-            f"  added by one record: p50 {_pct(added, .5):.3f} ms  p95 {_pct(added, .95):.3f} ms "
+            f"  added by one record (with - without, same quantile): p50 {_pct(added, .5):.3f} ms  p95 {_pct(added, .95):.3f} ms "
             f"(target < 5 ms p95); mean {statistics.fmean(with_audit) - statistics.fmean(without):.3f} ms"
         )
 
