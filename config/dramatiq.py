@@ -75,17 +75,26 @@ class RequestContextMiddleware(Middleware):
 
 class WorkerStartupHooks(Middleware):
     """Runs ``apps.common.workers`` start-up (and graceful shutdown) hooks in each
-    ``rundramatiq`` worker process (embedded workers run them from ``apps.common.workers``)."""
+    ``rundramatiq`` worker process (embedded workers run them from ``apps.common.workers``).
 
-    def after_worker_boot(self, broker, worker):
+    Bound to ``process_boot``, which only the dramatiq CLI emits: a ``dramatiq.Worker``
+    started inside another process (a test, a shell) runs no hooks.
+    """
+
+    def __init__(self):
+        self.booted = False
+
+    def after_process_boot(self, broker):
         from apps.common.workers import run_startup_hooks
 
+        self.booted = True
         threading.Thread(target=run_startup_hooks, name="worker-startup-hooks", daemon=True).start()
 
     def before_worker_shutdown(self, broker, worker):
-        from apps.common.workers import run_shutdown_hooks
+        if self.booted:
+            from apps.common.workers import run_shutdown_hooks
 
-        run_shutdown_hooks()
+            run_shutdown_hooks()
 
 
 def build_broker(url: str) -> dramatiq.Broker:
