@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 import pytest
 
-from apps.tasks import testing  # noqa: F401  (registers the test.sleep kind)
+from apps.tasks import testing  # registers the test.sleep kind
 
 
 @pytest.fixture
@@ -24,10 +24,20 @@ def project_factory(make_user):
 
 @pytest.fixture
 def flushed_broker():
-    broker = dramatiq.get_broker()
-    broker.flush_all()
+    """A fresh in-process StubBroker as the global broker, whatever BROKER_URL says: these
+    tests are about the reconciliation logic and count messages in its queues."""
+    from apps.tasks import actors
+    from config.dramatiq import build_broker
+
+    previous = dramatiq.get_broker()
+    broker = build_broker("stub://")
+    broker.declare_actor(actors.run_job)
+    broker.declare_queue(testing.QUEUE)
+    dramatiq.set_broker(broker)
     yield broker
     broker.flush_all()
+    broker.close()
+    dramatiq.set_broker(previous)
 
 
 @pytest.fixture(autouse=True)
