@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np
 
 from ml import classical as _classical
 from ml.io import normalize
-from ml.metrics import measure, measure_polygons  # noqa: F401  (re-exported)
+from ml.metrics import measure, measure_polygons
 from ml.postprocess import instances
+
+log = logging.getLogger(__name__)
 
 __all__ = ["segment", "SegmentationResult", "Cancelled", "ModelCard", "list_models", "get_model_card",
            "measure_polygons", "fine_tune", "DEFAULT_MODEL", "ModelLoadError"]
@@ -92,7 +95,8 @@ def _read_cards() -> dict[str, ModelCard]:
             for p in sorted(WEIGHTS_DIR.glob("*.json")):
                 try:
                     d = json.loads(p.read_text())
-                except Exception:
+                except (OSError, ValueError) as exc:
+                    log.warning("skipping unreadable model card %s: %s", p.name, exc)
                     continue
                 if d.get("kind") != "unet":
                     continue
@@ -108,8 +112,8 @@ def _read_cards() -> dict[str, ModelCard]:
             if extra.is_file():
                 try:
                     cm = json.loads(extra.read_text())
-                except Exception:
-                    pass
+                except (OSError, ValueError) as exc:
+                    log.warning("ignoring unreadable %s: %s", extra.name, exc)
             cards[_classical.NAME] = ModelCard(**{**_CLASSICAL_CARD.__dict__, "metrics": cm})
             _cards = cards
         return _cards

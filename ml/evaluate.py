@@ -47,7 +47,7 @@ def compare(gt: np.ndarray, pred: np.ndarray) -> dict:
     matched = []
     if ng and npd:
         r, c = linear_sum_assignment(-iou)
-        matched = [float(iou[i, j]) for i, j in zip(r, c)]
+        matched = [float(iou[i, j]) for i, j in zip(r, c, strict=True)]
     out = {"n_ref": ng, "n_pred": npd}
     good = [m for m in matched if m >= 0.5]
     out["mIoU"] = float(np.mean(good)) if good else None

@@ -6,7 +6,7 @@ Coordinate convention: ``[x, y]`` in image pixels, a vertex on the centre of a b
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

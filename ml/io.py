@@ -13,12 +13,13 @@ upload validation, metadata and thumbnails without loading the engine.
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -30,7 +31,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
 # Microscopy pixels are well below this; 72/96/300 dpi "print" resolutions written by image
 # editors (352, 265, 85 µm per pixel) are not a physical pixel size and are ignored.
@@ -97,10 +98,8 @@ class _Opened:
         if self._own:
             self.fh.close()
         else:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self.fh.seek(self._restore)
-            except Exception:  # pragma: no cover
-                pass
         return False
 
 
@@ -119,7 +118,7 @@ def _sniff(head: bytes) -> str:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith(b"<?xml") or b"<svg" in text[:1024]:
         raise ImageReadError("SVG/XML vector files are not supported; upload a PNG, JPEG, TIFF or BMP image.")
-    if text.startswith(b"<!doctype html") or text.startswith(b"<html"):
+    if text.startswith((b"<!doctype html", b"<html")):
         raise ImageReadError("This is an HTML page, not an image; upload a PNG, JPEG, TIFF or BMP image.")
     if head.startswith(b"GIF8"):
         raise ImageReadError("GIF images are not supported; upload a PNG, JPEG, TIFF or BMP image.")
@@ -266,7 +265,6 @@ def _tiff_info(tif) -> ImageInfo:
     bits = int(bps[0] if isinstance(bps, tuple) else bps)
     bits = 8 if bits <= 8 else 16 if bits <= 16 else 32
     channels = int(page.samplesperpixel)
-    shape = page.shape
     if page.photometric == 3:  # palette
         channels = 3
     # pages: a real count without decoding pixels
@@ -391,10 +389,8 @@ def _close(img, fh, source) -> None:
     """Close a Pillow image without closing a caller's file object."""
     if hasattr(source, "read"):
         return  # Image.close() would close the caller's stream; the image is dropped instead
-    try:
+    with contextlib.suppress(OSError, ValueError):
         img.close()
-    except Exception:  # pragma: no cover
-        pass
 
 
 def _check_pixels(info: ImageInfo, max_pixels: int | None) -> None:

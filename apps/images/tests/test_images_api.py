@@ -182,3 +182,15 @@ def test_list_of_10000_images_answers_in_a_constant_number_of_queries(
         owner.get(f"/api/v1/projects/{project.id}/images/", {"status": "new", "page_size": 500})
     summary = api.list_projects_for_user(user_id=owner.user.id)
     assert {s.project.name: s.image_count for s in summary} == {"Spheroids": 10_000, "small": 3}
+
+
+def test_fast_list_rendering_matches_the_documented_serializer(project_with_owner):
+    import json
+
+    from apps.images.http import serializers as s
+
+    owner, project = project_with_owner
+    _upload(owner, project.id, n=2)
+    items = api.list_images(project_id=project.id).items
+    documented = json.loads(json.dumps(s.ImageListItemSerializer(items, many=True).data))
+    assert s.list_items_data(items) == documented
