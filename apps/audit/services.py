@@ -140,21 +140,8 @@ def _insert_sql(connection) -> str:
 # --------------------------------------------------------------------------- event bus
 
 
-def event_version(event_cls: type[Event]) -> int:
-    """The class's event version, even when a subclass has a payload field named ``version``."""
-    field_names = {f.name for f in dataclasses.fields(event_cls)}
-    if "version" not in field_names:
-        return int(event_cls.version)
-    for klass in event_cls.__mro__[1:]:
-        if "version" in vars(klass):
-            own_fields = {f.name for f in dataclasses.fields(klass)} if dataclasses.is_dataclass(klass) else set()
-            if "version" not in own_fields and isinstance(vars(klass)["version"], int):
-                return vars(klass)["version"]
-    return 1
-
-
 def event_type_of(event: Event) -> str:
-    return f"{event.name}.v{event_version(type(event))}"
+    return event.versioned_name
 
 
 def record_event(event: Event) -> AuditRecord:

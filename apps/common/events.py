@@ -68,6 +68,10 @@ class Event:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        annotation = cls.__dict__.get("__annotations__", {}).get("version")
+        if annotation is not None and "ClassVar" not in str(annotation):
+            # A payload field would shadow the schema version (``versioned_name``, audit type).
+            raise TypeError(f"{cls.__qualname__}: a payload field may not be named 'version' (the event's schema version)")
         if cls.name:
             other = registry.get(cls.name)
             if other is not None and other.__qualname__ != cls.__qualname__:

@@ -86,7 +86,7 @@ class ResultEdited(Event):
     name = "segmentation.result.edited"
     subject_type = "image"
 
-    version: int = 0
+    result_version: int = 0
     base_version: int | None = None
     object_count: int = 0
     model_name: str = ""
@@ -100,7 +100,7 @@ class ResultRestored(Event):
     name = "segmentation.result.restored"
     subject_type = "image"
 
-    version: int = 0
+    result_version: int = 0
     restored_version: int = 0
     object_count: int = 0
     model_name: str = ""
@@ -117,5 +117,5 @@ class ExportCreated(Event):
     format: str = ""
     image_count: int = 0
     object_count: int = 0
-    version: int | None = None
+    result_version: int | None = None
     job_id: str = ""

@@ -231,7 +231,7 @@ def record_export(plan: ExportPlan, summary: ExportSummary, *, actor_id, job_id:
         events.publish(ExportCreated(
             subject_id=str(plan.project_id), project_id=str(plan.project_id),
             actor_id=str(actor_id) if actor_id else None, format=plan.format,
-            image_count=summary.image_count, object_count=summary.object_count, version=plan.version,
+            image_count=summary.image_count, object_count=summary.object_count, result_version=plan.version,
             job_id=str(job_id) if job_id else "",
         ))
 

@@ -139,7 +139,7 @@ def test_edit_and_restore_publish_events_with_actor_subject_project(world, djang
         for name in ("segmentation.result.edited", "segmentation.result.restored"):
             events.unsubscribe(name, seen.append)
     edited, restored = seen
-    assert (edited.name, edited.actor_id, edited.subject_id, edited.project_id, edited.version) == (
+    assert (edited.name, edited.actor_id, edited.subject_id, edited.project_id, edited.result_version) == (
         "segmentation.result.edited", str(world.editor.id), str(world.image_id), str(world.project_id), 1)
-    assert (restored.name, restored.actor_id, restored.version, restored.restored_version) == (
+    assert (restored.name, restored.actor_id, restored.result_version, restored.restored_version) == (
         "segmentation.result.restored", str(world.owner.id), 2, 1)
