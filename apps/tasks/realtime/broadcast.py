@@ -8,11 +8,15 @@
   message (channels-redis keeps its connections per loop).
 
 The layer is at-most-once: clients get a fresh snapshot on (re)connect.
+
+Every message sent to the group carries ``sent_at`` (ISO 8601 UTC with microseconds), taken
+when this process publishes it, so clients and ``bench_pipeline`` can measure delivery latency.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 from typing import Any
@@ -48,6 +52,11 @@ def job_message(info: JobInfo) -> dict[str, Any]:
     }
 
 
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with microseconds and a ``Z`` suffix."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def remember_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
     global _consumer_loop
     _consumer_loop = loop
@@ -73,6 +82,7 @@ def _send(project_id: Any, payload: dict[str, Any]) -> None:
             return
     else:
         loop = _private_loop()
+    payload = {**payload, "sent_at": now_iso()}
     coro = layer.group_send(group_name(project_id), {"type": "job.update", "job": payload})
     try:
         running = asyncio.get_running_loop()

@@ -3,7 +3,8 @@
 Authenticated by ``scope["user"]`` (session cookie via AuthMiddlewareStack, or a Bearer
 header via the accounts middleware). Non-members and anonymous clients are accepted and then
 closed with code 4403 (so browsers can read the code). On connect: ``{"type": "snapshot",
-"jobs": [...]}`` with the project's active jobs; then one ``{"type": "job", ...}`` per change.
+"jobs": [...], "sent_at"}`` with the project's active jobs; then one ``{"type": "job", ...}`` per
+change, each with the ``sent_at`` of its publication (see ``broadcast``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ProjectJobsConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         jobs = await database_sync_to_async(selectors.active_jobs_for_project)(project_id)
         await self.send_json({"type": "snapshot", "project_id": str(project_id),
-                              "jobs": [broadcast.job_message(j) for j in jobs]})
+                              "jobs": [broadcast.job_message(j) for j in jobs],
+                              "sent_at": broadcast.now_iso()})
 
     @database_sync_to_async
     def _may_view(self, user_id, project_id) -> bool:
@@ -60,7 +62,8 @@ class ProjectJobsConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "snapshot" and hasattr(self, "project_id"):
             jobs = await database_sync_to_async(selectors.active_jobs_for_project)(self.project_id)
             await self.send_json({"type": "snapshot", "project_id": str(self.project_id),
-                                  "jobs": [broadcast.job_message(j) for j in jobs]})
+                                  "jobs": [broadcast.job_message(j) for j in jobs],
+                                  "sent_at": broadcast.now_iso()})
 
     async def job_update(self, event) -> None:
         await self.send_json(event["job"])

@@ -3,6 +3,8 @@ or on Redis pub/sub when REDIS_URL configures it."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.auth import AuthMiddlewareStack
@@ -28,10 +30,24 @@ def communicator(project_id, user=None) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, f"/ws/projects/{project_id}/", headers=headers)
 
 
-async def receive_until(comm, predicate, limit=30):
+def stamped(message: dict, since: dt.datetime) -> dict:
+    """The message without its ``sent_at``, after checking that stamp: ISO 8601 UTC with
+    microseconds, taken at publication (not before ``since``, not after receipt)."""
+    message = dict(message)
+    raw = message.pop("sent_at")
+    assert isinstance(raw, str) and raw.endswith("Z") and len(raw.split(".")[1]) == len("123456Z"), raw
+    sent = dt.datetime.fromisoformat(raw)
+    assert sent.tzinfo is not None and sent.utcoffset() == dt.timedelta(0)
+    assert since <= sent <= dt.datetime.now(dt.UTC), (since, raw)
+    return message
+
+
+async def receive_until(comm, predicate, limit=30, since=None):
     seen = []
     for _ in range(limit):
         message = await comm.receive_json_from(timeout=5)
+        if since is not None:
+            message = stamped(message, since)
         seen.append(message)
         if predicate(message):
             return seen
@@ -65,25 +81,28 @@ def test_member_gets_snapshot_then_one_message_per_change(project_factory, make_
     assert type(get_channel_layer()).__name__ == expected
 
     async def scenario():
+        start = dt.datetime.now(dt.UTC)
         connected, _ = await comm.connect()
         assert connected
-        snapshot = await comm.receive_json_from(timeout=5)
+        snapshot = stamped(await comm.receive_json_from(timeout=5), start)
         assert snapshot["type"] == "snapshot"
         assert [j["job_id"] for j in snapshot["jobs"]] == [str(before.id)]
         assert snapshot["jobs"][0]["status"] == "queued" and snapshot["jobs"][0]["queue_position"] == 1
 
+        submitted = dt.datetime.now(dt.UTC)
         new, _ = await sync_to_async(api.submit_job)(
             kind=testing.KIND, owner_id=owner.id, project_id=project.id, params={"steps": 2}, priority=9
         )
-        queued = await comm.receive_json_from(timeout=5)
-        positions = await comm.receive_json_from(timeout=5)  # the new high job overtook `before`
+        queued = stamped(await comm.receive_json_from(timeout=5), submitted)
+        positions = stamped(await comm.receive_json_from(timeout=5), submitted)  # `before` was overtaken
         assert positions == {"type": "positions", "positions": {str(new.id): 1, str(before.id): 2}}
         assert queued == {
             "type": "job", "job_id": str(new.id), "image_id": None, "kind": testing.KIND, "status": "queued",
             "progress": 0, "stage": "queued", "queue_position": 1, "error": "", "attempts": 0, "result_ref": "",
         }
+        ran = dt.datetime.now(dt.UTC)
         await sync_to_async(services.execute_next)(testing.QUEUE)
-        seen = await receive_until(comm, lambda m: m.get("status") == "succeeded")
+        seen = await receive_until(comm, lambda m: m.get("status") == "succeeded", since=ran)
         moved = [m for m in seen if m["type"] == "positions"]
         assert moved == [{"type": "positions", "positions": {str(before.id): 1}}]
         seen = [m for m in seen if m["type"] == "job"]
@@ -93,8 +112,9 @@ def test_member_gets_snapshot_then_one_message_per_change(project_factory, make_
         assert "inference" in stages and "saving" in stages
         assert seen[-1]["progress"] == 100 and seen[-1]["result_ref"] == "attempt-1"
 
+        asked = dt.datetime.now(dt.UTC)
         await comm.send_json_to({"type": "snapshot"})
-        fresh = await comm.receive_json_from(timeout=5)
+        fresh = stamped(await comm.receive_json_from(timeout=5), asked)
         assert fresh["type"] == "snapshot" and [j["job_id"] for j in fresh["jobs"]] == [str(before.id)]
         await comm.disconnect()
 
