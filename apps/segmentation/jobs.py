@@ -33,11 +33,18 @@ STAGE_RANGES = {
 
 
 class _Progress:
-    """Maps engine stage progress to overall job progress; skips repeated identical reports."""
+    """Maps engine stage progress to overall job progress; skips repeated identical reports.
+
+    Also the engine's cancellation check: every progress write is a compare-and-set on this
+    claim (it raises ``JobCancelled`` when the job was cancelled or taken over), so a check
+    right after one is free; otherwise it costs one query. Each stage boundary is thus
+    checked once, by a write or a query.
+    """
 
     def __init__(self, handle: JobHandle):
         self.handle = handle
         self.last: tuple[str, int] | None = None
+        self.confirmed = False  # this claim was confirmed by a write since the last check
 
     def __call__(self, stage: str, stage_percent: int) -> None:
         if stage_percent >= 100 and stage != "saving":
@@ -51,6 +58,22 @@ class _Progress:
         if key != self.last:
             self.last = key
             self.handle.progress(stage, overall)
+            self.confirmed = True
+
+    def started(self, stage: str, overall: int) -> None:
+        """The claim already set this stage (and told the websocket): only check the claim."""
+        self.handle.check_cancelled()
+        self.last, self.confirmed = (stage, overall), True
+
+    def should_cancel(self) -> bool:
+        if self.confirmed:
+            self.confirmed = False
+            return False
+        try:
+            self.handle.check_cancelled()
+        except JobCancelled:
+            return True
+        return False
 
 
 def segment_image(handle: JobHandle) -> str:
@@ -64,7 +87,7 @@ def segment_image(handle: JobHandle) -> str:
         image = images_api.get_image(image_id=job.image_id)
     except ImageNotFound:
         raise PermanentJobError("The image no longer exists.") from None
-    with transaction.atomic():  # one commit for the start event and the first stage
+    with transaction.atomic():  # the start event, only while the claim holds
         events.publish(
             RunStarted(
                 subject_id=str(job.id),
@@ -76,7 +99,7 @@ def segment_image(handle: JobHandle) -> str:
                 attempt=job.attempts,
             )
         )
-        progress("loading", 0)  # raises JobCancelled if the job was cancelled meanwhile (nothing kept)
+        progress.started("loading", 0)  # raises JobCancelled if the job was cancelled meanwhile (nothing kept)
     started = time.perf_counter()
     try:
         with images_api.open_image(image_id=image.id) as fh:
@@ -87,13 +110,6 @@ def segment_image(handle: JobHandle) -> str:
         raise PermanentJobError("The stored image file is missing.") from None
     read_s = time.perf_counter() - started
 
-    def should_cancel() -> bool:
-        try:
-            handle.check_cancelled()
-        except JobCancelled:
-            return True
-        return False
-
     engine = engine_adapter.get_engine()
     try:
         result = engine.segment(
@@ -103,7 +119,7 @@ def segment_image(handle: JobHandle) -> str:
             min_area_px=params.get("min_area_px"),
             pixel_size_um=image.pixel_size_um,
             progress=progress,
-            should_cancel=should_cancel,
+            should_cancel=progress.should_cancel,
         )
     except engine_adapter.ImageDecodeError as exc:
         raise PermanentJobError(f"The image file is corrupt or unreadable: {exc}") from None

@@ -126,15 +126,18 @@ def _publish(event_cls: type[events.Event], job: Job, actor_id: Any = None, **ex
     )
 
 
-def _notify_on_commit(job_id: uuid.UUID, project_id: uuid.UUID | None) -> None:
-    """Push the job's new state to its project's websocket group once committed."""
-    if project_id is None:
+def _notify_on_commit(job: Job) -> None:
+    """Push the job's new state (this row, as written in this transaction) to its project's
+    websocket group once committed. Only a queued job is read again, for its queue position."""
+    if job.project_id is None:
         return
+    job_id = job.id
+    known = None if job.status == JobStatus.QUEUED.value else selectors.to_info(job)
 
     def send() -> None:
         from apps.tasks.realtime import broadcast
 
-        info = selectors.get_job(job_id)
+        info = known or selectors.get_job(job_id)
         if info is not None:
             broadcast.job_changed(info)
 
@@ -180,7 +183,8 @@ def transition(
         sources = sources & frozenset(only_from)
     if not sources:
         return None
-    with transaction.atomic():
+    # No savepoint when nested (claim, commit_result): an error here aborts the caller anyway.
+    with transaction.atomic(savepoint=False):
         qs = Job.objects.filter(id=job_id, status__in=[s.value for s in sources])
         if token is not None:
             qs = qs.filter(lease_token=token)
@@ -189,7 +193,7 @@ def transition(
         job = Job.objects.get(id=job_id)
         if event is not None:
             _publish(event, job, actor_id, **(event_extra or {}))
-        _notify_on_commit(job.id, job.project_id)
+        _notify_on_commit(job)
         return job
 
 
@@ -238,7 +242,7 @@ def submit_job(
             raise
         return selectors.to_info(existing), False
     dispatch_on_commit(job)
-    _notify_on_commit(job.id, job.project_id)
+    _notify_on_commit(job)
     notify_positions_on_commit(job.queue)
     return selectors.to_info(job), True
 

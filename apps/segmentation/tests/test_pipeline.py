@@ -16,7 +16,7 @@ from apps.segmentation import api
 from apps.segmentation.contracts import ImageStatus
 from apps.segmentation.models import ResultVersion
 from apps.tasks import api as tasks_api
-from apps.tasks.contracts import JobStatus
+from apps.tasks.contracts import JobCancelled, JobStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -141,3 +141,70 @@ def test_job_cancelled_while_queued_never_runs(world):
     done = tasks_api.get_job(job_id=job.id)
     assert done.status == JobStatus.CANCELLED and done.started_at is None
     assert ResultVersion.objects.count() == 0
+
+
+def test_one_job_costs_a_bounded_number_of_statements(world):
+    """The worker side of one job (claim -> result stored), counted on this thread's connection:
+    the per-job database cost behind docs/benchmarks.md (Pipeline). 40 statements before the
+    savings: no savepoint around a nested status change, websocket messages built from the row
+    just written, no duplicate 'loading' write, one cancellation check per stage boundary."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+    run_job = dramatiq.get_broker().get_actor("tasks.run_job")
+    with CaptureQueriesContext(connection) as queries:
+        run_job.fn(str(job.id), "jobs")  # in this thread, as a worker thread runs it
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    sql = [q["sql"] for q in queries.captured_queries]
+    progress_writes = [s for s in sql if s.startswith('UPDATE "tasks_job" SET "stage"')]
+    assert [s.split("'")[1] for s in progress_writes] == ["inference", "post-processing", "saving"]
+    cancel_checks = [s for s in sql if s.startswith('SELECT 1 AS "a" FROM "tasks_job"')]
+    assert len(cancel_checks) == 2  # the start event's guard, and the boundary after model loading
+    assert not [s for s in sql if s.startswith("SAVEPOINT")][1:]  # only the result insert's
+    audit = [s for s in sql if s.startswith('INSERT INTO "audit_auditrecord"')]
+    assert len(audit) == 4  # job started, run started, run succeeded, job succeeded
+    assert len(sql) <= 32, "\n".join(sql)
+
+
+class _FakeHandle:
+    """Records what the progress mapper asks of the job handle; cancels on demand."""
+
+    def __init__(self):
+        self.calls: list = []
+        self.cancelled = False
+
+    def progress(self, stage, percent):
+        self.calls.append(("write", stage, percent))
+        if self.cancelled:
+            raise JobCancelled("cancelled")
+
+    def check_cancelled(self):
+        self.calls.append(("check",))
+        if self.cancelled:
+            raise JobCancelled("cancelled")
+
+
+def test_every_stage_boundary_is_checked_once_by_a_write_or_a_query():
+    from apps.segmentation.jobs import _Progress
+
+    handle = _FakeHandle()
+    progress = _Progress(handle)
+    progress.started("loading", 0)
+    # The engine's order: report loading 0, check, (model), loading 100, check, inference 0 ...
+    progress("loading", 0)
+    assert progress.should_cancel() is False  # right after the start check: free
+    progress("loading", 100)
+    assert progress.should_cancel() is False  # nothing confirmed the claim since: a query
+    progress("inference", 0)
+    progress("inference", 100)
+    assert progress.should_cancel() is False  # the inference write confirmed it: free
+    progress("post-processing", 0)
+    assert handle.calls == [("check",), ("check",), ("write", "inference", 10), ("write", "post-processing", 75)]
+
+    handle.cancelled = True  # cancelled during post-processing
+    assert progress.should_cancel() is False  # the post-processing write confirmed the claim: free
+    assert progress.should_cancel() is True  # the next check queries, and sees it
+    with pytest.raises(JobCancelled):  # a write at the next boundary sees it too
+        progress("saving", 0)

@@ -20,8 +20,12 @@ class Command(BaseCommand):
             "--prefetch", type=int, default=settings.DRAMATIQ["PREFETCH"],
             help="unacknowledged messages per worker thread (1: a process holds no message it cannot run now)",
         )
+        parser.add_argument(
+            "--idle-poll-ms", type=int, default=int(os.environ.get("WORKER_IDLE_POLL_MS", 100)),
+            help="longest pause between broker polls of an idle or busy consumer (dramatiq's worker_timeout)",
+        )
 
-    def handle(self, *args, processes, threads, queues, prefetch, **options):
+    def handle(self, *args, processes, threads, queues, prefetch, idle_poll_ms, **options):
         if settings.DRAMATIQ["BROKER_URL"].startswith("stub"):
             raise CommandError("BROKER_URL is not set: embedded mode runs workers inside the server (make run).")
         argv = [sys.executable, "-m", "dramatiq", "config.worker", "--processes", str(processes), "--threads", str(threads)]
@@ -29,7 +33,11 @@ class Command(BaseCommand):
             argv += ["--queues", *queues]
         # Dramatiq's prefetch is per process and counts messages being processed: threads x 1
         # keeps every thread busy while no message waits in a busy process's buffer.
-        env = dict(os.environ, dramatiq_queue_prefetch=str(max(1, prefetch) * max(1, threads)))
+        # A consumer whose prefetch is used up polls with a growing pause capped at worker_timeout
+        # (dramatiq's default 1 s): after a job ends the next message would wait for the pause,
+        # so keep it short (a Redis poll is one cheap round trip; RabbitMQ pushes anyway).
+        env = dict(os.environ, dramatiq_queue_prefetch=str(max(1, prefetch) * max(1, threads)),
+                   dramatiq_worker_timeout=str(max(10, idle_poll_ms)))
         self.stdout.write(f"starting {processes} worker process(es) x {threads} thread(s)")
         sys.stdout.flush()
         os.execve(sys.executable, argv, env)  # noqa: S606 (replace this process by the workers)
