@@ -40,7 +40,25 @@ function renderTile(tile, state) {
   }
 }
 
+// The header's "n images · d of t segmented" is rendered (and translated, plurals included) by the
+// server: after uploads and finished jobs, take it from a fresh copy of this page (debounced).
+const projectCounts = document.getElementById('project-counts');
+let countsTimer = null;
+function refreshCounts() {
+  if (!projectCounts) return;
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(async () => {
+    try {
+      const response = await fetch(window.location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin' });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), 'text/html').getElementById('project-counts');
+      if (fresh) projectCounts.textContent = fresh.textContent;
+    } catch { /* offline: the next change retries */ }
+  }, 800);
+}
+
 async function refreshImage(imageId) {
+  refreshCounts();
   const tile = tiles.get(imageId);
   if (!tile) return;
   const result = await api(`${cfg.imageApi}${imageId}/`);
@@ -201,6 +219,7 @@ async function uploadFiles(fileList) {
     }
   }
   await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, worker));
+  if (accepted.length) refreshCounts();
   if (accepted.length && document.getElementById('auto-segment').checked) {
     await segment(accepted, {});
   }
@@ -278,7 +297,7 @@ if (btnSegment) {
         flash(errorText(result, S.requestFailed), 'error');
       }
     }
-    if (deleted) flash(fmt(S.deleted, { n: deleted }), 'ok');
+    if (deleted) { flash(fmt(S.deleted, { n: deleted }), 'ok'); refreshCounts(); }
     updateSelection();
   });
 }

@@ -65,6 +65,10 @@ def test_lab_day(page, browser, asgi_server, screenshot):
     )
     assert page.evaluate("window.__noReload") is True  # same document: updated over the websocket
     assert "objects" in page.locator("#gallery .tile").first.inner_text()
+    # The header counts follow too (rendered by the server, fetched again after changes).
+    page.wait_for_function(
+        f"() => document.getElementById('project-counts').textContent.includes('{len(files)} of {len(files)} segmented')")
+    assert f"{len(files)} images" in page.locator("#project-counts").inner_text()
     screenshot("project")
 
     # The image page: outlines over the image, metrics, versions.
