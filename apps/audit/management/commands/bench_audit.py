@@ -8,12 +8,9 @@ PostgreSQL. Figures go to docs/benchmarks.md ("Audit").
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from django.contrib.sessions.models import Session
 from django.core.management.base import BaseCommand
@@ -22,6 +19,7 @@ from django.utils import timezone
 
 from apps.audit import receivers
 from apps.common import context, events
+from apps.common.benchdb import throwaway_database
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -38,17 +36,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         n, warmup = options["iterations"], options["warmup"]
-        creation = connection.creation
-        test_settings = connection.settings_dict.setdefault("TEST", {})
-        if connection.vendor == "sqlite":  # a file (as in production), not the in-memory test default
-            test_settings["NAME"] = str(Path(tempfile.mkdtemp(prefix="bench-audit-")) / "bench.sqlite3")
-        else:  # a name of its own: never clobber a database somebody else is using
-            test_settings["NAME"] = f"bench_audit_{os.getpid()}"
-        old_name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        try:
+        with throwaway_database("bench_audit"):
             with_audit, without = self._measure(n, warmup)
-        finally:
-            creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
         added = [a - b for a, b in zip(sorted(with_audit), sorted(without), strict=True)]
         vendor = connection.vendor
         self.stdout.write(f"bench_audit: {n} committed transactions each, database={vendor}")

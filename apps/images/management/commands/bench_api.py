@@ -16,11 +16,12 @@ import time
 import uuid
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test import Client
 
 from apps.accounts import api as accounts_api
+from apps.common.benchdb import throwaway_database
 from apps.images import api
 from apps.images.contracts import Role
 from apps.images.models import Image
@@ -49,9 +50,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         n, runs, page_size = options["images"], options["runs"], options["page_size"]
+        if n < 1 or runs < 1 or not 1 <= page_size <= 500:
+            raise CommandError("--images and --runs must be positive, --page-size between 1 and 500.")
         vendor = connection.vendor
         if vendor != "postgresql":
             self.stderr.write(f"Note: database is {vendor}; the reference figures use PostgreSQL (DATABASE_URL).")
+        if settings.DEBUG:
+            self.stderr.write("Note: DEBUG is on (query logging adds overhead); DEBUG=false gives product figures.")
+        with throwaway_database("bench_api") as name:
+            self.stdout.write(f"Throw-away database {name} (dropped at the end)")
+            self.measure(n=n, runs=runs, page_size=page_size)
+
+    def measure(self, *, n: int, runs: int, page_size: int) -> None:
+        """Seed ``n`` image records in the current database and time the list endpoint."""
+        vendor = connection.vendor
         user, _ = accounts_api.ensure_user(email=BENCH_EMAIL, password=uuid.uuid4().hex, name="API benchmark")
         project_id = self._seed(user.id, n)
 
@@ -73,7 +85,8 @@ class Command(BaseCommand):
             counter = _QueryCounter()
             with connection.execute_wrapper(counter):
                 response = client.get(url, params)
-            assert response.status_code == 200, response.content[:300]
+            if response.status_code != 200:
+                raise CommandError(f"{url} answered {response.status_code}: {response.content[:300]!r}")
             timings = []
             for _ in range(runs):
                 start = time.perf_counter()
@@ -117,6 +130,4 @@ class Command(BaseCommand):
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(f"ANALYZE {Image._meta.db_table}")
-        if settings.DEBUG:
-            self.stderr.write("Note: DEBUG is on (query logging adds overhead); DEBUG=false gives product figures.")
         return project.id
