@@ -98,6 +98,20 @@ def huge_tiff_header(width: int = 30_000, height: int = 30_000) -> bytes:
     return body + ifd
 
 
+def ome_tiff_bytes(*, physical_size: float, unit: str = "µm", pages: int = 3, width: int = 64,
+                   height: int = 40) -> bytes:
+    """A dim 16-bit OME-TIFF z-stack whose OME-XML declares PhysicalSizeX in ``unit``."""
+    import tifffile
+
+    data = np.random.default_rng(4).integers(300, 340, size=(pages, height, width), dtype=np.uint16)
+    out = io.BytesIO()
+    tifffile.imwrite(out, data, ome=True, photometric="minisblack", metadata={
+        "axes": "ZYX", "PhysicalSizeX": physical_size, "PhysicalSizeXUnit": unit,
+        "PhysicalSizeY": physical_size, "PhysicalSizeYUnit": unit,
+    })
+    return out.getvalue()
+
+
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'
 HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
 TEXT = b"this is not an image, just text pretending to be a TIFF\n"

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import sqlite3
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,6 +19,8 @@ from apps.images.models import Image, Project
 from apps.images.tests import factories as f
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run(*args):
@@ -84,8 +92,24 @@ def test_seed_demo_is_idempotent(settings):
     assert Project.objects.filter(name="Demo spheroids").count() == 1
 
 
-def test_bench_api_runs_and_prints_figures():
-    out, _, failed = _run("bench_api", "--images", "120", "--runs", "3", "--page-size", "20")
-    assert failed is None
-    assert "120 images" in out and out.count("p95") == 4 and "queries" in out
-    assert Image.objects.count() == 120
+def test_bench_api_measures_in_a_throwaway_database_and_leaves_the_real_one_alone(tmp_path):
+    """End to end in a subprocess: the product's own SQLite file gains no benchmark user or image."""
+    env = {**os.environ, "DJANGO_ENV": "test", "VAR_DIR": str(tmp_path), "DEBUG": "0"}
+    env.pop("DATABASE_URL", None)  # the embedded default: var/spheroseg.sqlite3 under VAR_DIR
+
+    def manage(*args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    assert manage("migrate", "--noinput").returncode == 0
+    done = manage("bench_api", "--images", "120", "--runs", "3", "--page-size", "20")
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "120 images" in out and out.count("p95") == 4 and out.count("count 120") == 3
+    throwaway = re.search(r"Throw-away database (\S+)", out).group(1)
+    assert not Path(throwaway).exists()
+    with sqlite3.connect(tmp_path / "spheroseg.sqlite3") as db:
+        assert db.execute("select count(*) from images_image").fetchone() == (0,)
+        assert db.execute("select count(*) from images_project").fetchone() == (0,)
+    refused = manage("bench_api", "--page-size", "0")
+    assert refused.returncode != 0 and "--page-size" in refused.stderr

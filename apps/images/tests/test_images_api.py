@@ -82,6 +82,22 @@ def test_file_download_is_streamed_with_safe_headers(project_with_owner):
     assert thumb["Content-Disposition"].startswith("inline;")
 
 
+def test_stored_files_have_no_public_url(project_with_owner, api_client, settings):
+    """Only the permission-checked views serve files: the storage's media URL answers 404."""
+    from django.urls import Resolver404, resolve
+
+    owner, project = project_with_owner
+    image = _upload(owner, project.id, n=1)[0]
+    row = Image.objects.get(id=image["id"])
+    for name in (row.storage_name, row.thumbnail_name):
+        url = default_storage.url(name)
+        assert url.startswith(settings.MEDIA_URL)
+        with pytest.raises(Resolver404):
+            resolve(url)
+        assert owner.get(url).status_code == 404 and api_client.get(url).status_code == 404
+    assert api_client.get(image["file_url"]).status_code == 401
+
+
 def test_image_detail_and_delete_removes_files(project_with_owner, on_commit):
     owner, project = project_with_owner
     image = _upload(owner, project.id, n=1)[0]
@@ -138,11 +154,27 @@ def test_list_paginates_searches_orders_and_validates(project_with_owner):
 
 
 def test_status_filter_uses_the_segmentation_status(project_with_owner):
+    from apps.segmentation import api as segmentation_api
+
     owner, project = project_with_owner
-    _upload(owner, project.id, n=2)
+    images = _upload(owner, project.id, n=5)
+    queued = sorted([images[0]["id"], images[2]["id"], images[4]["id"]])
+    segmentation_api.request_segmentation(user_id=owner.user.id, image_ids=queued)
     url = f"/api/v1/projects/{project.id}/images/"
-    assert owner.get(url, {"status": "new"}).json()["count"] == 2
     assert owner.get(url, {"status": "done"}).json()["count"] == 0
+    new = owner.get(url, {"status": "new", "ordering": "name"}).json()
+    assert new["count"] == 2 and [r["id"] for r in new["results"]] == [images[1]["id"], images[3]["id"]]
+    # The filter keeps the ordering, the count and the paging of the filtered set.
+    names = {i["id"]: i["original_name"] for i in images}
+    by_name = sorted(queued, key=names.get, reverse=True)
+    first = owner.get(url, {"status": "queued", "ordering": "-name", "page_size": 2}).json()
+    assert first["count"] == 3 and [r["id"] for r in first["results"]] == by_name[:2]
+    assert all(r["status"] == "queued" for r in first["results"])
+    second = owner.get(first["next"]).json()
+    assert [r["id"] for r in second["results"]] == by_name[2:] and second["next"] is None
+    searched = owner.get(url, {"status": "queued", "search": images[2]["original_name"]}).json()
+    assert [r["id"] for r in searched["results"]] == [images[2]["id"]]
+    assert owner.get(url, {"status": "queued", "page": 9}).json()["results"] == []
 
 
 def test_list_of_10000_images_answers_in_a_constant_number_of_queries(

@@ -51,3 +51,19 @@ def test_rejected_files_leave_no_object_on_s3(s3_storage, project_with_owner):
                                             ("z.png", b"")])
     assert response.status_code == 400
     assert s3_storage.keys() == [] and not Image.objects.exists()
+
+
+def test_s3_objects_are_private_and_urls_are_short_lived_signed(s3_storage, project_with_owner):
+    import time
+    import urllib.parse
+    import urllib.request
+
+    owner, project = project_with_owner
+    image = f.upload(owner, project.id, [("a.png", f.png_bytes(seed=3))]).json()["results"][0]["image"]
+    name = Image.objects.get(id=image["id"]).storage_name
+    acl = s3_storage.client.get_object_acl(Bucket=s3_storage.bucket, Key=name)
+    assert not [g for g in acl["Grants"] if g["Grantee"].get("URI", "").endswith("/global/AllUsers")]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(default_storage.url(name)).query)
+    assert query["Signature"] and 0 < int(query["Expires"][0]) - time.time() <= 300 + 5
+    with urllib.request.urlopen(default_storage.url(name)) as signed:  # the signed URL works (moto checks it)
+        assert signed.read() == b"".join(owner.get(image["file_url"]).streaming_content)

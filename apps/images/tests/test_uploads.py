@@ -72,6 +72,23 @@ def test_formats_and_16_bit_tiff_with_a_narrow_range(project_with_owner):
     assert lo <= 10 and hi >= 245
 
 
+def test_ome_tiff_z_stack_pixel_size_and_pages(project_with_owner):
+    owner, project = project_with_owner
+    response = f.upload(owner, project.id, [("stack.ome.tif", f.ome_tiff_bytes(physical_size=0.325)),
+                                            ("nm.ome.tif", f.ome_tiff_bytes(physical_size=650, unit="nm", pages=2))])
+    assert response.status_code == 201, response.json()
+    images = {r["filename"]: r["image"] for r in response.json()["results"]}
+    stack = images["stack.ome.tif"]
+    assert (stack["format"], stack["bit_depth"], stack["width"], stack["height"]) == ("TIFF", 16, 64, 40)
+    # The first page is the image; the page count is recorded; the file's size beats the project's.
+    assert stack["pages"] == 3 and stack["pixel_size_source"] == "file"
+    assert stack["pixel_size_um"] == pytest.approx(0.325)
+    assert images["nm.ome.tif"]["pixel_size_um"] == pytest.approx(0.65) and images["nm.ome.tif"]["pages"] == 2
+    thumb = owner.get(stack["thumbnail_url"])  # a small image is not enlarged; the dim range is stretched
+    with PILImage.open(io.BytesIO(b"".join(thumb.streaming_content))) as pil:
+        assert pil.size == (64, 40) and pil.getextrema()[0] <= 10 and pil.getextrema()[1] >= 245
+
+
 BAD_FILES = [
     ("zero.png", b"", 400, "empty"),
     ("truncated.png", f.truncated_png(), 400, "truncated"),
