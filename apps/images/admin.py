@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, Sum
 from django.utils.html import format_html
 
+from apps.accounts import api as accounts_api
 from apps.images import services, storage
 from apps.images.models import Image, Membership, Project
 from apps.images.selectors import image_info
@@ -20,8 +22,8 @@ from apps.images.selectors import image_info
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
-    fields = ("user_id", "role", "created_at")
-    readonly_fields = ("created_at",)
+    fields = ("email", "user_id", "role", "created_at")
+    readonly_fields = ("email", "created_at")
     can_delete = False  # removing members goes through the API (exactly one owner, events)
 
     def has_add_permission(self, request, obj=None):
@@ -30,10 +32,26 @@ class MembershipInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="e-mail")
+    def email(self, obj):
+        user = accounts_api.get_user(user_id=obj.user_id)
+        return user.email if user else "(deleted account)"
+
+
+class _ProjectChangeList(ChangeList):
+    """Loads the owners' e-mail addresses of the page in one query (users live in accounts)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        users = accounts_api.get_users(ids={p.owner_id for p in self.result_list})
+        for project in self.result_list:
+            user = users.get(project.owner_id)
+            project.owner_email = user.email if user else "(deleted account)"
+
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner_id", "image_count", "member_count", "storage_mb", "created_at", "updated_at")
+    list_display = ("name", "owner", "image_count", "member_count", "storage_mb", "created_at", "updated_at")
     search_fields = ("name", "description", "=id", "=owner_id")
     readonly_fields = ("id", "owner_id", "created_at", "updated_at")
     fields = ("id", "name", "description", "tags", "pixel_size_um", "owner_id", "created_at", "updated_at")
@@ -46,6 +64,13 @@ class ProjectAdmin(admin.ModelAdmin):
             _members=Count("memberships", distinct=True),
             _bytes=Sum("images__file_size"),
         )
+
+    def get_changelist(self, request, **kwargs):
+        return _ProjectChangeList
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        return getattr(obj, "owner_email", obj.owner_id)
 
     @admin.display(ordering="_images", description="images")
     def image_count(self, obj):

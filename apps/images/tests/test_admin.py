@@ -21,15 +21,19 @@ def operator(make_user):
 
 def test_admin_lists_projects_and_shows_image_preview(operator, project_with_owner, make_user, on_commit):
     owner, project = project_with_owner
-    api.add_member(actor_id=owner.user.id, project_id=project.id, email=make_user().email, role="viewer")
+    viewer = make_user()
+    api.add_member(actor_id=owner.user.id, project_id=project.id, email=viewer.email, role="viewer")
     f.upload(owner, project.id, [("a.png", f.png_bytes(seed=1)), ("b.png", f.png_bytes(seed=2))])
 
     changelist = operator.get("/admin/images/project/")
     assert changelist.status_code == 200
     html = changelist.content.decode()
     assert "Spheroids" in html and 'class="field-image_count">2<' in html and 'class="field-member_count">2<' in html
+    assert f'class="field-owner">{owner.user.email}<' in html
     detail = operator.get(f"/admin/images/project/{project.id}/change/")
-    assert detail.status_code == 200 and str(owner.user.id) in detail.content.decode()
+    text = detail.content.decode()
+    assert detail.status_code == 200 and str(owner.user.id) in text
+    assert owner.user.email in text and viewer.email in text  # the members inline names them
 
     image = Image.objects.first()
     page = operator.get(f"/admin/images/image/{image.id}/change/")
