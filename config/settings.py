@@ -359,6 +359,8 @@ JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=600)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_RETRY_BASE_SECONDS = env.float("JOB_RETRY_BASE_SECONDS", default=5.0)
 JOB_RETRY_MAX_SECONDS = env.float("JOB_RETRY_MAX_SECONDS", default=300.0)
+# PostgreSQL: worker writes other than the result commit without waiting for the WAL flush.
+JOB_WORKER_ASYNC_COMMIT = env.bool("JOB_WORKER_ASYNC_COMMIT", default=True)
 # Test suite only: worker subprocesses register the test job kinds (apps/tasks/testing.py).
 SPHEROSEG_TEST_HANDLERS = env.bool("SPHEROSEG_TEST_HANDLERS", default=False)
 EXPORT_ASYNC_THRESHOLD_IMAGES = env.int("EXPORT_ASYNC_THRESHOLD_IMAGES", default=200)

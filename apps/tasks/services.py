@@ -22,6 +22,7 @@ import random
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -460,6 +461,9 @@ class Handle:
 
     def commit_result(self, write: Callable[[], str | None]) -> str | None:
         with transaction.atomic():
+            if connection.vendor == "postgresql":  # durable once acknowledged, whatever the session says
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO on")
             locked = self._owned().select_for_update().values_list("id", flat=True).first()
             if locked is None:
                 raise self._stop_reason()
@@ -485,8 +489,30 @@ class Handle:
         return ref
 
 
+_async_commit_connections: weakref.WeakSet = weakref.WeakSet()
+
+
+def _worker_commit_mode() -> None:
+    """On PostgreSQL, this worker thread's session commits without waiting for the WAL flush
+    (``synchronous_commit = off``, ``JOB_WORKER_ASYNC_COMMIT``): claims, stage writes and
+    events. A database crash can lose the last fraction of a second of them, whole
+    transactions only, which leases repair (the job runs again). The result transaction
+    (:meth:`Handle.commit_result`) still waits for the flush, so a stored result stays."""
+    if not getattr(settings, "JOB_WORKER_ASYNC_COMMIT", False) or connection.vendor != "postgresql":
+        return
+    if connection.in_atomic_block:
+        return  # a caller's transaction (tests): leave its session alone
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw not in _async_commit_connections:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+        _async_commit_connections.add(raw)
+
+
 def execute_next(queue: str = DEFAULT_QUEUE) -> uuid.UUID | None:
     """Body of the ``tasks.run_job`` actor: claim one job and run its handler."""
+    _worker_commit_mode()
     claimed = claim_next(queue)
     if claimed is None:
         return None
