@@ -24,6 +24,7 @@ from ml import classical as _classical
 from ml.io import normalize
 from ml.metrics import measure, measure_polygons
 from ml.postprocess import instances
+from ml.refine import band_for_scale, refine_mask
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "spheroseg-unet"
 TILE = 320
 TILE_OVERLAP = 64
+REFINE = True  # full-resolution boundary refinement (ml.refine) for every model
 
 
 class Cancelled(Exception):
@@ -313,17 +315,25 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     timings["normalize"] = time.perf_counter() - t
     if card.kind == "unet":
         prob, contact = _unet_prob(card, gray, threshold, min_area, timings)
+        scale = timings["inference_scale"]
     else:
         t = time.perf_counter()
         prob, contact = _classical.classical_prob(gray), None
         timings["inference"] = time.perf_counter() - t
+        scale = min(1.0, _classical.WORK_SIZE / max(h, w))
+    mask = None
+    if REFINE:
+        t = time.perf_counter()
+        mask = refine_mask(gray, prob, threshold, band=band_for_scale(scale), min_area_px=min_area)
+        timings["refine"] = time.perf_counter() - t
     del gray
     report("inference", 1.0)
     check()
 
     report("post-processing", 0.0)
     t = time.perf_counter()
-    polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact)
+    polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact, mask=mask)
+    del mask
     timings["instances"] = time.perf_counter() - t
     t = time.perf_counter()
     for p in polys:

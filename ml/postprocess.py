@@ -1,6 +1,6 @@
 """Probability map -> separate measured objects (shared by the U-Net and the classical model).
 
-threshold -> fill small holes -> drop objects below ``min_area_px`` -> split touching
+threshold (or a refined mask) -> fill small holes -> drop objects below ``min_area_px`` -> split touching
 spheroids (seeds from the contact head and/or distance-transform peaks with a saddle test,
 then a watershed restricted to each component) -> outlines with holes (contour hierarchy,
 holes attached to their own object; an island inside a hole is its own object) -> polygon
@@ -205,9 +205,13 @@ def outlines(obj_mask: np.ndarray, offset=(0, 0), eps: float = 1.0, min_hole_are
 
 def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50,
               contact: np.ndarray | None = None, split: bool = True, eps: float = 1.0,
-              fill_holes_below: int | None = None, saddle_ratio: float = 0.55) -> list[dict]:
-    """Full-resolution probability map (float32 HxW) -> list of polygon dicts (no metrics)."""
-    fg = (prob >= threshold).astype(np.uint8)
+              fill_holes_below: int | None = None, saddle_ratio: float = 0.55,
+              mask: np.ndarray | None = None) -> list[dict]:
+    """Full-resolution probability map (float32 HxW) -> list of polygon dicts (no metrics).
+
+    ``mask``: foreground to use instead of ``prob >= threshold`` (e.g. ``ml.refine.refine_mask``).
+    """
+    fg = (prob >= threshold).astype(np.uint8) if mask is None else (mask > 0).astype(np.uint8)
     fg = fill_small_holes(fg, min_area_px if fill_holes_below is None else fill_holes_below)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     H, W = fg.shape

@@ -1,0 +1,92 @@
+import cv2
+import numpy as np
+
+from ml.refine import band_for_scale, refine_mask
+
+
+def _disc(shape, cx, cy, r):
+    m = np.zeros(shape, np.uint8)
+    cv2.circle(m, (cx, cy), r, 1, -1)
+    return m
+
+
+def _iou(a, b):
+    a, b = a > 0, b > 0
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+def _brightfield(shape, discs, blur=4.0, bg=0.85, dark=0.15, noise=0.02, seed=0):
+    """Dark discs with a fuzzy (blurred) rim on a light background, plus noise."""
+    img = np.full(shape, bg, np.float32)
+    for cx, cy, r in discs:
+        img[_disc(shape, cx, cy, r) > 0] = dark
+    img = cv2.GaussianBlur(img, (0, 0), blur)
+    img += np.random.default_rng(seed).normal(0, noise, shape).astype(np.float32)
+    return np.clip(img, 0, 1)
+
+
+def _coarse(shape, cx, cy, r, scale=0.32):
+    """A low-resolution probability map (outline inside the rim), upsampled as the engine does."""
+    h, w = shape
+    small = np.zeros((round(h * scale), round(w * scale)), np.float32)
+    cv2.circle(small, (round(cx * scale), round(cy * scale)), round(r * scale), 1.0, -1)
+    small = cv2.GaussianBlur(small, (0, 0), 1.0)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def test_fuzzy_rim_disc_refined_outline_beats_coarse():
+    shape, truth = (300, 300), (150, 150, 80)
+    gray = _brightfield(shape, [truth])
+    prob = _coarse(shape, 150, 150, 72)  # the model's outline sits 8 px inside the rim
+    coarse = prob >= 0.5
+    true = _disc(shape, *truth)
+    refined = refine_mask(gray, prob, 0.5, band=band_for_scale(0.32), min_area_px=100)
+    assert _iou(coarse, true) < 0.85
+    assert _iou(refined, true) > 0.97
+    assert _iou(refined, true) > _iou(coarse, true) + 0.1
+
+
+def test_outline_outside_the_rim_is_pulled_in():
+    shape = (300, 300)
+    gray = _brightfield(shape, [(150, 150, 70)])
+    prob = _coarse(shape, 150, 150, 78)
+    refined = refine_mask(gray, prob, 0.5, band=9)
+    assert _iou(refined, _disc(shape, 150, 150, 70)) > 0.97
+
+
+def test_moves_at_most_band_and_keeps_low_contrast_objects():
+    shape = (300, 300)
+    faint = _brightfield(shape, [(150, 150, 80)], dark=0.80)  # contrast 0.05: below min_contrast
+    prob = _coarse(shape, 150, 150, 60)
+    assert np.array_equal(refine_mask(faint, prob, 0.5, band=9), (prob >= 0.5).astype(np.uint8))
+    gray = _brightfield(shape, [(150, 150, 75)])  # rim 15 px away: only `band` px of it reachable
+    refined = refine_mask(gray, prob, 0.5, band=9)
+    area = refined.sum()
+    assert area <= np.pi * (60 + 9 + 1.5) ** 2
+    assert area > (prob >= 0.5).sum()
+
+
+def test_neighbours_stay_separate_and_small_objects_untouched():
+    shape = (300, 400)
+    gray = _brightfield(shape, [(120, 150, 70), (262, 150, 70)], blur=3.0)  # 2 px apart
+    prob = np.maximum(_coarse(shape, 120, 150, 63), _coarse(shape, 262, 150, 63))
+    cv2.circle(prob, (370, 40), 6, 1.0, -1)  # a small blob (below min area) on background
+    refined = refine_mask(gray, prob, 0.5, band=9, min_area_px=400)
+    n, lab = cv2.connectedComponents(refined, connectivity=8)
+    assert n - 1 == 3  # two discs and the small blob, none merged
+    assert lab[150, 120] != lab[150, 262]
+    assert np.array_equal(refined[25:56, 355:386], (prob[25:56, 355:386] >= 0.5).astype(np.uint8))
+    for cx in (120, 262):
+        assert _iou(lab == lab[150, cx], _disc(shape, cx, 150, 70)) > 0.93
+
+
+def test_loose_cells_at_the_rim_are_not_absorbed():
+    shape = (300, 300)
+    gray = _brightfield(shape, [(150, 150, 80)], blur=2.0)
+    rng = np.random.default_rng(3)
+    for a in rng.uniform(0, 2 * np.pi, 12):  # 3 px dark dots just outside the rim
+        x, y = 150 + 86 * np.cos(a), 150 + 86 * np.sin(a)
+        cv2.circle(gray, (round(x), round(y)), 2, 0.2, -1)
+    prob = _coarse(shape, 150, 150, 74)
+    refined = refine_mask(gray, prob, 0.5, band=9)
+    assert _iou(refined, _disc(shape, 150, 150, 80)) > 0.95
