@@ -31,7 +31,8 @@ EXPECTED = {
     "accounts.password.changed", "accounts.token_family.revoked", "accounts.user.deleted",
     "images.project.created", "images.project.updated", "images.project.deleted", "images.member.added",
     "images.member.changed", "images.member.removed", "images.image.uploaded", "images.image.deleted",
-    "segmentation.run.requested", "segmentation.run.failed", "segmentation.run.cancelled",
+    "segmentation.run.requested", "segmentation.run.started", "segmentation.run.succeeded",
+    "segmentation.run.failed", "segmentation.run.cancelled",
     "segmentation.result.edited", "segmentation.result.restored", "tasks.job.dead", "tasks.job.replayed",
     "common.access.denied",
 }

@@ -223,3 +223,39 @@ def test_every_stage_boundary_is_checked_once_by_a_write_or_a_query():
     assert progress.should_cancel() is True  # the next check queries, and sees it
     with pytest.raises(JobCancelled):  # a write at the next boundary sees it too
         progress("saving", 0)
+
+
+def test_a_dead_run_and_its_replay_are_published(world, settings, monkeypatch):
+    """A transient error on the last attempt: the job is dead and the run failed (status dead);
+    replayed, it runs again and stores one result. Each step publishes its event."""
+    from apps.segmentation import engine as engine_adapter
+
+    settings.JOB_MAX_ATTEMPTS = 1
+    real = engine_adapter.get_engine()
+
+    class Broken:
+        def segment(self, *args, **kwargs):
+            raise RuntimeError("the engine fell over")
+
+    run_job = dramatiq.get_broker().get_actor("tasks.run_job")
+    names = ("segmentation.run.failed", "tasks.job.dead", "tasks.job.replayed", "segmentation.run.succeeded")
+    with recording(*names) as seen:
+        [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
+        monkeypatch.setattr(engine_adapter, "get_engine", lambda: Broken())
+        run_job.fn(str(job.id), "jobs")
+        dead = tasks_api.get_job(job_id=job.id)
+        assert dead.status == JobStatus.DEAD and "the engine fell over" in dead.error
+        assert sorted(e.name for e in seen) == ["segmentation.run.failed", "tasks.job.dead"]
+        failed = next(e for e in seen if e.name == "segmentation.run.failed")
+        assert failed.status == "dead" and failed.model_name == "classical" and "fell over" in failed.error
+        assert ResultVersion.objects.count() == 0
+
+        monkeypatch.setattr(engine_adapter, "get_engine", lambda: real)
+        tasks_api.replay_job(job_id=job.id, actor_id=world.owner.id)
+        run_job.fn(str(job.id), "jobs")
+    replayed = [e for e in seen if e.name == "tasks.job.replayed"]
+    assert len(replayed) == 1 and replayed[0].actor_id == str(world.owner.id)
+    assert [e.name for e in seen][-1] == "segmentation.run.succeeded"
+    done = tasks_api.get_job(job_id=job.id)
+    assert done.status == JobStatus.SUCCEEDED and done.attempts == 1
+    assert ResultVersion.objects.filter(job_id=job.id).count() == 1
