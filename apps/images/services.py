@@ -13,7 +13,7 @@ from functools import partial
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.common import events as bus
 from apps.images import events, imaging, storage
@@ -33,6 +33,7 @@ from apps.images.selectors import (
     as_uuid,
     check_access,
     check_image_access,
+    find_by_sha256,
     image_info,
     list_members,
     project_info,
@@ -382,6 +383,28 @@ def _file_size(fh: BinaryIO, declared: int | None) -> int:
     return size
 
 
+class _QuotaExceeded(Exception):
+    def __init__(self, used: int):
+        self.used = used
+
+
+#: First key of the two-key PostgreSQL advisory lock taken per uploader (second: the user's hash).
+QUOTA_LOCK_CLASS = 0x51554F54  # "QUOT"
+
+
+def _lock_quota(user_id: uuid.UUID) -> None:
+    """Hold the uploader's quota lock until the transaction ends (SQLite: writers are serial)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [QUOTA_LOCK_CLASS, str(user_id)])
+
+
+def _quota_rejection(filename: str, size: int, used: int, quota: int) -> UploadResult:
+    return _reject(filename, "quota_exceeded",
+                   f"Storing this file ({size:,} bytes) would exceed your storage quota "
+                   f"({used:,} of {quota:,} bytes used).", 413)
+
+
 _DECODE_STATUS = {"too_many_pixels": 413, "not_an_image": 415, "unsupported_format": 415}
 
 
@@ -435,12 +458,9 @@ def _ingest_one(project: Project, uploader: uuid.UUID, item: UploadInput, *, quo
         return _reject(filename, "too_large",
                        f"The file is {size:,} bytes, over the limit of {max_bytes:,} bytes.", 413)
     if used + size > quota:
-        return _reject(filename, "quota_exceeded",
-                       f"Storing this file ({size:,} bytes) would exceed your storage quota "
-                       f"({used:,} of {quota:,} bytes used).", 413)
+        return _quota_rejection(filename, size, used, quota)
     sha256 = imaging.sha256_of(fh)
-    existing = seen.get(sha256) or Image.objects.filter(project=project, sha256=sha256).values_list(
-        "id", flat=True).first()
+    existing = seen.get(sha256) or find_by_sha256(project_id=project.id, sha256=sha256)
     if existing:
         return _reject(filename, "duplicate", "The same file is already in this project.", 409,
                        existing_image_id=existing)
@@ -460,6 +480,11 @@ def _ingest_one(project: Project, uploader: uuid.UUID, item: UploadInput, *, quo
         else:
             pixel_size, px_source = None, ""
         with transaction.atomic():
+            # The quota again, serialised per user: concurrent uploads cannot both pass it.
+            _lock_quota(uploader)
+            used_now = storage_used(user_id=uploader)
+            if used_now + size > quota:
+                raise _QuotaExceeded(used_now)
             image = Image.objects.create(
                 id=image_id, project=project, original_name=filename, storage_name=stored[0],
                 thumbnail_name=stored[1], format=decoded.format, width=decoded.width, height=decoded.height,
@@ -474,9 +499,11 @@ def _ingest_one(project: Project, uploader: uuid.UUID, item: UploadInput, *, quo
             ))
     except IntegrityError:
         storage.delete_quietly(stored)
-        existing = Image.objects.filter(project=project, sha256=sha256).values_list("id", flat=True).first()
         return _reject(filename, "duplicate", "The same file is already in this project.", 409,
-                       existing_image_id=existing)
+                       existing_image_id=find_by_sha256(project_id=project.id, sha256=sha256))
+    except _QuotaExceeded as exc:
+        storage.delete_quietly(stored)
+        return _quota_rejection(filename, size, exc.used, quota)
     except BaseException:
         storage.delete_quietly(stored)
         raise

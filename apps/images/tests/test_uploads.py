@@ -174,6 +174,29 @@ def test_too_many_files_and_quota(project_with_owner, settings):
     assert len(f.project_files(project.id)) == 4
 
 
+def test_quota_is_checked_again_when_the_row_is_written(project_with_owner, settings, monkeypatch):
+    """A concurrent upload that lands while this file is being decoded and stored counts too."""
+    from apps.images import storage
+
+    owner, project = project_with_owner
+    data = f.png_bytes(seed=11)
+    settings.USER_STORAGE_QUOTA_BYTES = len(data) + 100  # passes the first check alone
+    real_save_bytes = storage.save_bytes
+
+    def save_then_race(name, content):
+        stored = real_save_bytes(name, content)
+        Image.objects.create(project_id=project.id, original_name="other.png", storage_name="race/other.png",
+                             format="PNG", width=1, height=1, bit_depth=8, channels=1, file_size=200,
+                             sha256="0" * 64, uploaded_by=owner.user.id)
+        return stored
+
+    monkeypatch.setattr(storage, "save_bytes", save_then_race)
+    response = f.upload(owner, project.id, [("late.png", data)])
+    assert response.status_code == 413 and response.json()["code"] == "quota_exceeded"
+    assert list(Image.objects.values_list("original_name", flat=True)) == ["other.png"]
+    assert f.project_files(project.id) == []  # the stored original and thumbnail were removed
+
+
 def test_django_parser_file_count_limit_answers_json(project_with_owner, settings):
     owner, project = project_with_owner
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
@@ -201,3 +224,38 @@ def test_upload_publishes_one_event_per_accepted_image(project_with_owner):
     image = Image.objects.get()
     assert (event.subject_id, event.project_id, event.actor_id) == (str(image.id), str(project.id),
                                                                     str(owner.user.id))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_cannot_both_pass_the_quota(make_user, settings):
+    """Two requests of one user at once, each alone under the quota, together over it: one is refused."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (concurrent writers); SQLite serialises writers itself")
+    owner = make_user()
+    project = api.create_project(actor_id=owner.id, name="Race")
+    files = [f.png_bytes(seed=s, width=200, height=200) for s in (21, 22)]
+    settings.USER_STORAGE_QUOTA_BYTES = max(map(len, files)) + 100
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def upload(data):
+        try:
+            barrier.wait()
+            (result,) = api.upload_images(actor_id=owner.id, project_id=project.id,
+                                          files=[api.UploadInput(name="x.png", file=io.BytesIO(data))])
+            outcomes.append(result.code or "accepted")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(d,)) for d in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["accepted", "quota_exceeded"]
+    assert Image.objects.count() == 1 and len(f.project_files(project.id)) == 2
