@@ -120,6 +120,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, images, model, workers, threads, timeout, keep, **options):
         self._check_mode()
+        self.load_before = os.getloadavg()
         call_command("migrate", verbosity=0, interactive=False)
         model_info = self._model(model)
         self.stdout.write(f"model {model_info.name} {model_info.version} ({model_info.kind}); "
@@ -330,6 +331,9 @@ class Command(BaseCommand):
         engine_in_job = [float(r.timings.get("total", 0.0)) + float(r.timings.get("decode", 0.0)) for r in results.values()]
         to_first = [first_event[j] - submits[j] for j in first_event]
         to_start = [first_running[j] - submits[j] for j in first_running]
+        per_worker_job = wall * workers / len(timed_jobs) if timed_jobs else 0.0
+        mean_run = statistics.fmean(runs) if runs else 0.0
+        load = (self.load_before[0], os.getloadavg()[0], os.cpu_count())
         pipeline_rate = len(ok) / wall * 60 if wall > 0 else 0.0
         engine_rate = images / engine_wall * 60 if engine_wall > 0 else 0.0
         overhead = (wall / engine_wall - 1) * 100 if engine_wall > 0 else float("nan")
@@ -340,9 +344,11 @@ class Command(BaseCommand):
             f"  pipeline (REST submit -> result stored):  {wall:8.2f} s  {pipeline_rate:8.1f} images/min",
             f"  engine alone, same images, {workers} processes: {engine_wall:8.2f} s  {engine_rate:8.1f} images/min",
             f"  overhead vs engine alone:                 {overhead:+8.1f} %",
-            f"  per job: run (claim -> result stored) mean {statistics.fmean(runs) if runs else 0:.3f} s, "
+            f"  per job: run (claim -> result stored) mean {mean_run:.3f} s, "
             f"engine (decode + segment) inside the job mean {statistics.fmean(engine_in_job) if engine_in_job else 0:.3f} s, "
             f"queue wait mean {statistics.fmean(waits) if waits else 0:.2f} s",
+            f"  per worker: {per_worker_job:.3f} s of wall time per job, of which {max(0.0, per_worker_job - mean_run):.3f} s "
+            f"outside any run (broker delivery, claim, start and end of the batch)",
             f"  submit -> first websocket event:  p50 {ms(pctl(to_first, 50))}  p95 {ms(pctl(to_first, 95))}"
             f"  ({len(to_first)}/{len(submits)} jobs)",
             f"  submit -> running (incl. queue wait):  p50 {ms(pctl(to_start, 50))}  p95 {ms(pctl(to_start, 95))}",
@@ -350,6 +356,7 @@ class Command(BaseCommand):
              f"p95 {ms(pctl(lags, 95))}  ({len(lags)} events)") if lags else
             "  progress-event latency: n/a (the job messages carry no timestamp)",
             f"  websocket messages received: {len(received)}",
+            f"  load average (1 min) {load[0]:.2f} at start, {load[1]:.2f} at the end, {load[2]} CPUs",
         ]
         self.stdout.write("\n".join(lines))
         summary = {
@@ -359,6 +366,11 @@ class Command(BaseCommand):
             "submit_to_first_event_p95_ms": None if not to_first else round(pctl(to_first, 95) * 1000, 1),
             "progress_latency_p95_ms": None if not lags else round(pctl(lags, 95) * 1000, 1),
             "messages": len(received), "mean_job_run_s": round(statistics.fmean(runs), 4) if runs else None,
-            "mean_engine_in_job_s": round(statistics.fmean(engine_in_job), 4) if engine_in_job else None, "median_submit_to_running_s": round(statistics.median(to_start), 3) if to_start else None,
+            "mean_engine_in_job_s": round(statistics.fmean(engine_in_job), 4) if engine_in_job else None,
+            "median_submit_to_running_s": round(statistics.median(to_start), 3) if to_start else None,
+            "per_worker_job_s": round(per_worker_job, 4),
+            "submit_to_first_event_p50_ms": None if not to_first else round(pctl(to_first, 50) * 1000, 1),
+            "progress_latency_p50_ms": None if not lags else round(pctl(lags, 50) * 1000, 1),
+            "load_1min_start": round(load[0], 2), "load_1min_end": round(load[1], 2), "cpus": load[2],
         }
         self.stdout.write("JSON " + json.dumps(summary))
