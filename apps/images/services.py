@@ -339,6 +339,7 @@ class UploadInput:
     file: BinaryIO
     size: int | None = None
     unsafe_name: bool = False  # the client's name tried to leave its folder (../, absolute path)
+    over_quota: bool = False  # not received: the request's files passed the remaining quota
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -452,6 +453,10 @@ def _ingest_one(project: Project, uploader: uuid.UUID, item: UploadInput, *, quo
     fh = item.file
     size = _file_size(fh, item.size)
     max_bytes = settings.UPLOAD_MAX_FILE_BYTES
+    if item.over_quota:
+        return _reject(filename, "quota_exceeded",
+                       f"With this file ({size:,} bytes) the files of this request exceed your remaining "
+                       f"storage quota ({max(0, quota - used):,} of {quota:,} bytes); it was not kept.", 413)
     if size == 0:
         return _reject(filename, "empty", "The file is empty.", 400)
     if size > max_bytes:

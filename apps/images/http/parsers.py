@@ -3,8 +3,10 @@
 * Django's parser silently reduces ``../../x.png`` to ``x.png`` (and drops ``../`` entirely);
   we want to *report* such names as rejected, so the parser marks them instead.
 * :class:`SizeLimitUploadHandler` stops keeping the bytes of a file once it passes
-  ``UPLOAD_MAX_FILE_BYTES`` and hands over an empty placeholder that still knows the size,
-  so the service rejects it with a clear reason and the disk never holds it.
+  ``UPLOAD_MAX_FILE_BYTES``, or once the request's files pass the uploader's remaining storage
+  quota, and hands over an empty placeholder that still knows the size and the reason, so the
+  service rejects it with a clear reason and the disk never holds it (a request can put at most
+  the remaining quota into temporary files).
 """
 
 from __future__ import annotations
@@ -67,32 +69,42 @@ class UploadParser(MultiPartParser):
 
 
 class OversizeUpload(UploadedFile):
-    """Placeholder for a file whose bytes were not kept because it is over the size limit."""
+    """Placeholder for a file whose bytes were not kept (over the size limit, or over the quota)."""
 
-    def __init__(self, name: str, size: int, content_type: str | None):
+    def __init__(self, name: str, size: int, content_type: str | None, *, over_quota: bool = False):
         super().__init__(io.BytesIO(b""), name=name, content_type=content_type, size=size)
+        self.over_quota = over_quota
 
 
 class SizeLimitUploadHandler(FileUploadHandler):
-    """First in the chain: lets chunks through until the file passes the size limit."""
+    """First in the chain: lets chunks through until the file passes the size limit or the
+    request's files together pass ``budget`` bytes (the uploader's remaining quota)."""
 
-    def __init__(self, request=None, limit: int | None = None):
+    def __init__(self, request=None, limit: int | None = None, budget: int | None = None):
         super().__init__(request)
         self.limit = limit if limit is not None else settings.UPLOAD_MAX_FILE_BYTES
+        self.budget = budget
+        self.kept = 0  # bytes of this request's files handed on so far
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self.received = 0
         self.over = False
+        self.over_quota = False
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > self.limit:
             self.over = True
+        elif self.budget is not None and self.kept + self.received > self.budget:
+            self.over_quota = True
+        if self.over or self.over_quota:
             return None  # later handlers (memory / temp file) stop receiving this file
         return raw_data
 
     def file_complete(self, file_size):
-        if self.over:
-            return OversizeUpload(self.file_name, self.received, self.content_type)
+        if self.over or self.over_quota:
+            return OversizeUpload(self.file_name, self.received, self.content_type,
+                                  over_quota=self.over_quota and not self.over)
+        self.kept += self.received
         return None

@@ -5,6 +5,7 @@ Non-members get 404 for a project and everything in it; members whose role is to
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -194,12 +195,14 @@ class ProjectImagesView(ImagesAPIView):
     def post(self, request, project_id):
         # Refuse before reading the body: non-members get 404, viewers 403.
         api.check_access(user_id=self.actor_id, project_id=project_id, action=Action.EDIT)
-        request._request.upload_handlers.insert(0, SizeLimitUploadHandler(request._request))
+        budget = max(0, settings.USER_STORAGE_QUOTA_BYTES - api.storage_used(user_id=self.actor_id))
+        request._request.upload_handlers.insert(0, SizeLimitUploadHandler(request._request, budget=budget))
         uploads = request.FILES.getlist("files")
         inputs = []
         for f in uploads:
             name, unsafe = split_name(f.name or "")
-            inputs.append(api.UploadInput(name=name, file=f, size=f.size, unsafe_name=unsafe))
+            inputs.append(api.UploadInput(name=name, file=f, size=f.size, unsafe_name=unsafe,
+                                          over_quota=getattr(f, "over_quota", False)))
         try:
             results = api.upload_images(actor_id=self.actor_id, project_id=project_id, files=inputs)
         finally:

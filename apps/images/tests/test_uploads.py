@@ -174,6 +174,40 @@ def test_too_many_files_and_quota(project_with_owner, settings):
     assert len(f.project_files(project.id)) == 4
 
 
+def test_upload_handler_keeps_no_bytes_past_the_size_limit_or_the_remaining_quota():
+    """What a request may put into memory or temporary files: the parser's first handler decides."""
+    from apps.images.http.parsers import OversizeUpload, SizeLimitUploadHandler
+
+    handler = SizeLimitUploadHandler(limit=100, budget=150)
+
+    def send(name, size, chunk=40):
+        handler.new_file("files", name, "image/png", size)
+        passed = sum(len(handler.receive_data_chunk(b"x" * n, 0) or b"")
+                     for n in [chunk] * (size // chunk) + [size % chunk] if n)
+        return passed, handler.file_complete(size)
+
+    assert send("a.png", 90) == (90, None)  # kept: the next handlers store it
+    passed, placeholder = send("big.png", 130)  # over the per-file limit
+    assert passed <= 100 and isinstance(placeholder, OversizeUpload)
+    assert (placeholder.size, placeholder.over_quota, placeholder.read()) == (130, False, b"")
+    passed, placeholder = send("b.png", 70)  # 90 + 70 > 150: over the remaining quota
+    assert passed <= 60 and placeholder.over_quota and placeholder.size == 70 and placeholder.read() == b""
+    assert send("c.png", 50) == (50, None)  # 90 + 50 still fits
+
+
+def test_files_past_the_remaining_quota_are_refused_without_being_received(project_with_owner, settings):
+    owner, project = project_with_owner
+    kept = f.png_bytes(seed=31)
+    settings.USER_STORAGE_QUOTA_BYTES = len(kept) + 5_000
+    big = f.png_bytes(width=400, height=300, seed=32)  # ~120 kB: over what is left
+    response = f.upload(owner, project.id, [("kept.png", kept), ("big.png", big)])
+    assert response.status_code == 207
+    rejected = response.json()["results"][1]
+    assert rejected["code"] == "quota_exceeded" and rejected["status"] == 413
+    assert "remaining storage quota" in rejected["detail"]
+    assert list(Image.objects.values_list("original_name", flat=True)) == ["kept.png"]
+
+
 def test_quota_is_checked_again_when_the_row_is_written(project_with_owner, settings, monkeypatch):
     """A concurrent upload that lands while this file is being decoded and stored counts too."""
     from apps.images import storage
