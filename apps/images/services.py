@@ -455,8 +455,9 @@ def _ingest_one(project: Project, uploader: uuid.UUID, item: UploadInput, *, quo
     max_bytes = settings.UPLOAD_MAX_FILE_BYTES
     if item.over_quota:
         return _reject(filename, "quota_exceeded",
-                       f"With this file ({size:,} bytes) the files of this request exceed your remaining "
-                       f"storage quota ({max(0, quota - used):,} of {quota:,} bytes); it was not kept.", 413)
+                       f"With this file ({size:,} bytes) the files sent in this request add up to more than "
+                       f"your remaining storage quota (quota {quota:,} bytes), so it was not received. "
+                       "Send it again in a smaller request.", 413)
     if size == 0:
         return _reject(filename, "empty", "The file is empty.", 400)
     if size > max_bytes:
