@@ -287,11 +287,14 @@ def _segmentation_states(image_ids: list[uuid.UUID]) -> dict:
     return getter(image_ids=image_ids)
 
 
-def _ids_with_status(project_id: uuid.UUID, status: str) -> list[uuid.UUID]:
+def _status_filter(project_id: uuid.UUID, status: str):
+    """A predicate on image ids: has the image the derived segmentation ``status``?"""
     from apps.segmentation import api as segmentation_api
     from apps.segmentation.contracts import ImageStatus
 
-    return list(segmentation_api.image_ids_with_status(project_id=project_id, status=ImageStatus(status)))
+    wanted = ImageStatus(status)
+    statuses = segmentation_api.project_image_statuses(project_id=project_id)
+    return lambda image_id: statuses.get(image_id, ImageStatus.NEW) == wanted
 
 
 def image_statuses() -> list[str]:
@@ -327,12 +330,12 @@ def list_images(
     page = max(1, int(page))
     page_size = max(1, int(page_size))
     start = (page - 1) * page_size
-    wanted = set(_ids_with_status(pid, status)) if status else None
+    wanted = _status_filter(pid, status) if status else None
     if wanted is None:
         total = qs.count()
         rows = [image_info(i) for i in qs.order_by(*order)[start : start + page_size]] if start < total else []
     else:
-        matching = [i for i in qs.order_by(*order).values_list("id", flat=True) if i in wanted]
+        matching = [i for i in qs.order_by(*order).values_list("id", flat=True) if wanted(i)]
         total = len(matching)
         page_ids = matching[start : start + page_size]
         by_id = {i.id: i for i in Image.objects.filter(id__in=page_ids)} if page_ids else {}

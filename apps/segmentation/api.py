@@ -36,6 +36,7 @@ __all__ = [
     "get_latest_results",
     "get_result_version",
     "image_ids_with_status",
+    "project_image_statuses",
     "list_models",
     "list_versions",
     "measure_polygons",
@@ -54,12 +55,18 @@ def get_image_states(*, image_ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID,
     return derived_status.image_states(image_ids)
 
 
+def project_image_statuses(*, project_id: uuid.UUID | str) -> dict[uuid.UUID, ImageStatus]:
+    """Derived status of each of the project's images that has a segmentation job or result;
+    an image that is absent is ``new``. For status filters over large projects."""
+    return derived_status.project_statuses(project_id)
+
+
 def image_ids_with_status(*, project_id: uuid.UUID | str, status: ImageStatus | str) -> list[uuid.UUID]:
     """Ids of the project's images whose derived status is ``status``."""
     wanted = ImageStatus(status)
+    statuses = project_image_statuses(project_id=project_id)
     ids = images_api.list_project_image_ids(project_id=project_id)
-    states = get_image_states(image_ids=ids)
-    return [i for i in ids if states[i].status == wanted]
+    return [i for i in ids if statuses.get(i, ImageStatus.NEW) == wanted]
 
 
 def get_latest_results(*, image_ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, ResultVersion]:

@@ -106,6 +106,16 @@ def latest_summaries(image_ids: Iterable) -> dict[uuid.UUID, VersionSummary]:
     return {row.image_id: to_summary(row) for row in rows}
 
 
+def latest_summaries_for_project(project_id) -> dict[uuid.UUID, VersionSummary]:
+    """The latest version summary of every image of a project that has one (one query)."""
+    pid = as_uuid(project_id)
+    if pid is None:
+        return {}
+    newest = ResultVersionRow.objects.filter(image_id=OuterRef("image_id")).order_by("-version").values("version")[:1]
+    rows = ResultVersionRow.objects.filter(project_id=pid, version=Subquery(newest)).defer("polygons", "params", "timings")
+    return {row.image_id: to_summary(row) for row in rows}
+
+
 def result_version(image_id, version: int | None = None) -> ResultVersion | None:
     iid = as_uuid(image_id)
     if iid is None:

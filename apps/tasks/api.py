@@ -78,6 +78,11 @@ def latest_jobs_for_images(
     return selectors.latest_jobs_for_images(image_ids, kind)
 
 
+def latest_jobs_for_project(*, project_id: uuid.UUID | str, kind: str | None = None) -> dict[uuid.UUID, JobInfo]:
+    """The newest job of each image of a project (images without one are absent); one query."""
+    return selectors.latest_jobs_for_project(project_id, kind)
+
+
 def active_jobs_for_project(*, project_id: uuid.UUID | str) -> list[JobInfo]:
     """Queued and running jobs of a project, in the order they will run."""
     return selectors.active_jobs_for_project(project_id)

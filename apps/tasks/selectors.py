@@ -95,18 +95,27 @@ def get_jobs(ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, JobInfo]:
 
 
 def latest_jobs_for_images(image_ids: Iterable[uuid.UUID | str], kind: str | None = None) -> dict[uuid.UUID, JobInfo]:
-    """The newest job per image (optionally of one kind): two queries whatever the count."""
+    """The newest job per image (optionally of one kind): one query whatever the count."""
     image_ids = list(image_ids)
     if not image_ids:
         return {}
-    base = Job.objects.filter(image_id__in=image_ids)
+    return _latest_per_image(Job.objects.filter(image_id__in=image_ids), kind)
+
+
+def latest_jobs_for_project(project_id: uuid.UUID | str, kind: str | None = None) -> dict[uuid.UUID, JobInfo]:
+    """The newest job of each image of a project: one query, no per-image parameters."""
+    return _latest_per_image(Job.objects.filter(project_id=project_id, image_id__isnull=False), kind)
+
+
+def _latest_per_image(base: QuerySet[Job], kind: str | None) -> dict[uuid.UUID, JobInfo]:
     if kind is not None:
         base = base.filter(kind=kind)
-    newest = base.filter(image_id=OuterRef("image_id")).order_by("-created_at", "-id").values("id")[:1]
-    latest_ids = list(
-        base.order_by().values("image_id").distinct().annotate(latest=Subquery(newest)).values_list("latest", flat=True)
-    )
-    jobs = with_positions(Job.objects.filter(id__in=latest_ids))
+    newest = Job.objects.filter(image_id=OuterRef("image_id"))
+    if kind is not None:
+        newest = newest.filter(kind=kind)
+    newest = newest.order_by("-created_at", "-id").values("id")[:1]
+    latest_ids = base.order_by().values("image_id").distinct().annotate(latest=Subquery(newest)).values("latest")
+    jobs = with_positions(Job.objects.filter(id__in=latest_ids))  # one query: the ids stay a subquery
     return {job.image_id: to_info(job) for job in jobs}
 
 

@@ -81,12 +81,11 @@ class Command(BaseCommand):
 
         client.force_login(get_user_model().objects.get(id=user.id))
         url = f"/api/v1/projects/{project_id}/images/"
-        slow = max(20, runs // 10)  # the status filter derives every image's state: fewer runs
         variants = [
             ("default page (newest first)", {"page_size": page_size}, runs),
             ("page 100, ordered by name", {"page_size": page_size, "page": 100, "ordering": "name"}, runs),
             ("search by name", {"page_size": page_size, "search": "0042"}, runs),
-            ("status filter (new)", {"page_size": page_size, "status": "new"}, slow),
+            ("status filter (new)", {"page_size": page_size, "status": "new"}, runs),
         ]
         self.stdout.write(f"GET {url} on {vendor}, {n:,} images (+{n:,} in {OTHER_PROJECTS} other projects), "
                           f"page size {page_size}; load average {_load()}")
