@@ -82,6 +82,40 @@ def test_import_with_segment_queues_jobs(tmp_path, make_user):
     assert "1 imported" in out and "Queued segmentation of 1 image(s)." in out
 
 
+def test_rerun_with_segment_queues_the_images_an_earlier_run_imported(make_user):
+    owner = make_user()
+    project = api.create_project(actor_id=owner.id, name="Lab")
+    _run("import_images", "--project", str(project.id), str(f.DEMO_IMAGES[0]), "--no-progress")
+    out, _, failed = _run("import_images", "--project", str(project.id), str(f.DEMO_IMAGES[0]), "--segment",
+                          "--no-progress")
+    assert failed is None, out
+    assert "0 imported, 1 skipped" in out and "Queued segmentation of 1 image(s)." in out
+    out, _, _ = _run("import_images", "--project", str(project.id), str(f.DEMO_IMAGES[0]), "--segment",
+                     "--no-progress")
+    assert "Nothing to segment" in out  # queued already: not queued twice
+
+
+def test_an_unreadable_file_is_reported_and_the_others_imported(tmp_path, make_user, monkeypatch):
+    owner = make_user()
+    project = api.create_project(actor_id=owner.id, name="Lab")
+    for p in f.DEMO_IMAGES:
+        shutil.copy(p, tmp_path / p.name)
+    locked = tmp_path / f.DEMO_IMAGES[0].name
+    real_open = Path.open
+
+    def open_or_refuse(self, *args, **kwargs):  # tests run as root: chmod 000 would not stop a read
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_or_refuse)
+    out, _, failed = _run("import_images", "--project", str(project.id), str(tmp_path), "--no-progress")
+    assert isinstance(failed, CommandError)
+    assert f"{len(f.DEMO_IMAGES) - 1} imported, 0 skipped (already in the project), 1 rejected" in out
+    assert f"rejected {locked}: The file cannot be read: Permission denied. [unreadable]" in out
+    assert Image.objects.filter(project_id=project.id).count() == len(f.DEMO_IMAGES) - 1
+
+
 def test_seed_demo_is_idempotent(settings):
     out1, _, _ = _run("seed_demo")
     out2, _, _ = _run("seed_demo")

@@ -3,7 +3,9 @@
     manage.py import_images --project ID PATH [PATH ...] [--as EMAIL] [--segment]
 
 Folders are walked recursively (hidden files skipped). Files already in the project (same
-SHA-256) are skipped, so re-running is safe. Exit status 1 when any file was rejected.
+SHA-256) are skipped, so re-running is safe; with ``--segment`` a re-run also queues those of
+them that were never segmented (or failed). A file that cannot be read is reported like a
+rejected one and the others are still imported. Exit status 1 when any file was rejected.
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ def collect(paths: list[str]) -> list[Path]:
     return list(unique)
 
 
+def readable(files: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split ``files`` into those that can be opened and (path, reason) for the others."""
+    ok, unreadable = [], []
+    for path in files:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            unreadable.append((path, exc.strerror or str(exc)))
+        else:
+            ok.append(path)
+    return ok, unreadable
+
+
 def _inputs(files: list[Path]):
     for path in files:
         with path.open("rb") as fh:
@@ -72,7 +88,7 @@ class Command(BaseCommand):
         except (ProjectNotFound, AccessDenied):
             raise CommandError("That user may not add images to this project (editor or owner needed).") from None
 
-        files = collect(options["paths"])
+        files, unreadable = readable(collect(options["paths"]))
         by_name = iter(files)
         rows: list[tuple[Path, object]] = []
         bar = tqdm(total=len(files), unit="file", disable=options["no_progress"], file=self.stderr._out)
@@ -87,28 +103,36 @@ class Command(BaseCommand):
 
         accepted = [r for _, r in rows if r.accepted]
         skipped = [(p, r) for p, r in rows if not r.accepted and r.code == "duplicate"]
-        rejected = [(p, r) for p, r in rows if not r.accepted and r.code != "duplicate"]
+        rejected = [(p, r.detail, r.code) for p, r in rows if not r.accepted and r.code != "duplicate"]
+        rejected += [(p, f"The file cannot be read: {reason}.", "unreadable") for p, reason in unreadable]
         self.stdout.write(
             f"Project {project.name} ({project.id}): {len(accepted)} imported, "
-            f"{len(skipped)} skipped (already in the project), {len(rejected)} rejected, of {len(files)} files."
+            f"{len(skipped)} skipped (already in the project), {len(rejected)} rejected, "
+            f"of {len(files) + len(unreadable)} files."
         )
-        for path, result in rejected:
-            self.stdout.write(f"  rejected {path}: {result.detail} [{result.code}]")
+        for path, detail, code in rejected:
+            self.stdout.write(f"  rejected {path}: {detail} [{code}]")
         if rejected:
-            reasons = Counter(r.code for _, r in rejected)
+            reasons = Counter(code for _, _, code in rejected)
             self.stdout.write("  reasons: " + ", ".join(f"{code} {n}" for code, n in reasons.most_common()))
 
-        if options["segment"] and accepted:
-            self._segment(actor_id, [r.image.id for r in accepted])
+        if options["segment"]:
+            existing = [r.existing_image_id for _, r in skipped if r.existing_image_id]
+            self._segment(actor_id, [r.image.id for r in accepted], existing)
         if rejected:
             raise CommandError(f"{len(rejected)} file(s) rejected")
 
-    def _segment(self, actor_id, image_ids):
+    def _segment(self, actor_id, imported, existing):
+        """Queue the imported images, and the already-present ones never segmented (or failed)."""
         from apps.segmentation import api as segmentation_api
+        from apps.segmentation.contracts import ImageStatus
 
-        request = getattr(segmentation_api, "request_segmentation", None)
-        if request is None:
-            self.stderr.write("Segmentation is not available in this build; nothing queued.")
+        states = segmentation_api.get_image_states(image_ids=existing) if existing else {}
+        image_ids = list(imported) + [
+            i for i in existing if i in states and states[i].status in (ImageStatus.NEW, ImageStatus.FAILED)
+        ]
+        if not image_ids:
+            self.stdout.write("Nothing to segment: every image is segmented or queued already.")
             return
-        jobs = request(user_id=actor_id, image_ids=image_ids)
+        jobs = segmentation_api.request_segmentation(user_id=actor_id, image_ids=image_ids)
         self.stdout.write(f"Queued segmentation of {len(jobs)} image(s).")
