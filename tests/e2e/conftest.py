@@ -9,8 +9,9 @@ Fixtures
                  (the folder is git-ignored) and returns the path.
 ``live_server``  pytest-django's WSGI server in a thread of the test process (same database,
                  same ``django.core.mail.outbox``): enough for plain pages.
-``asgi_server``  the real product (``daphne config.asgi:application``, HTTP *and* websockets,
-                 embedded workers included) in a subprocess on a free port, on the test database.
+``asgi_server``  the real product (``daphne config.asgi:application``, HTTP *and* websockets)
+                 in a subprocess on a free port, on the test database, with its workers: embedded
+                 with the stub broker, a ``manage.py rundramatiq`` process with a real broker.
                  Yields its base URL (``http://127.0.0.1:PORT``); ``asgi_server.ws_url`` is the
                  ``ws://`` form. It uses ``transactional_db`` (data must be committed to be
                  seen by the other process) and, on SQLite, switches the test database from
@@ -33,9 +34,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -141,6 +144,16 @@ def asgi_server(transactional_db, tmp_path):
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    worker = None
+    if not settings.BROKER_URL.startswith("stub"):
+        # Distributed mode: the server runs no workers; a real worker process takes the jobs,
+        # as in production (`manage.py rundramatiq`, same database, broker and storage).
+        worker_log = (tmp_path / "worker.log").open("wb")
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"],
+            cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        worker_log.close()
     try:
         _wait_for_port(port, process, log)
         url = ServerURL(f"http://127.0.0.1:{port}")
@@ -148,12 +161,23 @@ def asgi_server(transactional_db, tmp_path):
         url.ws_url = f"ws://127.0.0.1:{port}"
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for proc in (process, worker):
+            if proc is None:
+                continue
+            if proc is worker:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                if proc is worker:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                else:
+                    proc.kill()
+                proc.wait()
 
 
 # --- browser ----------------------------------------------------------------------------------
