@@ -8,7 +8,10 @@ by one pixel so the duplicate check keeps them all), submits each one through th
 * images per minute through the pipeline (first submit to last job finished);
 * the overhead against the engine alone: the same images segmented by the same in-process
   engine path (``apps.segmentation.engine``, as ``python -m ml.bench`` does) in as many
-  processes as there are workers, with the same thread settings;
+  processes as there are workers, with the same thread settings, once before and once after
+  the pipeline (their mean is compared);
+* the pipeline's wall time per job and worker against the engine time inside the jobs (one
+  run, so immune to load changes between runs);
 * submit-to-first-websocket-event p95 (how fast a client learns about its job), and
   submit-to-start (includes the queue wait: informational);
 * progress-event latency p95: the timestamp in each job message against its receipt (when
@@ -140,6 +143,11 @@ class Command(BaseCommand):
                 raise CommandError(f"upload refused: {bad[:3]}")
             image_ids = [r.image.id for r in uploaded]
             warm_ids, timed_ids = image_ids[:workers], image_ids[workers:]
+            # The engine alone runs before and after the pipeline (the mean is compared), so a
+            # change of the machine's load during the run biases the comparison less.
+            engine_args = ([b for _, b in files[workers:]], [b for _, b in files[:workers]], model_info.name,
+                           workers, threads)
+            engine_before, _ = self._engine_alone(*engine_args)
             port = free_port()
             env = self._child_env(threads)
             procs.append(self._start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -154,9 +162,8 @@ class Command(BaseCommand):
             raise
         finally:
             self._stop(procs)
-        engine_wall, engine_objects = self._engine_alone([b for _, b in files[workers:]], [b for _, b in files[:workers]],
-                                                         model_info.name, workers, threads)
-        self._print(report, engine_wall, images, workers, threads, model_info)
+        engine_after, _ = self._engine_alone(*engine_args)
+        self._print(report, (engine_before, engine_after), images, workers, threads, model_info)
         if not keep:
             images_api.delete_project(actor_id=user.id, project_id=project.id)
 
@@ -306,7 +313,8 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ report
 
-    def _print(self, report, engine_wall, images, workers, threads, model) -> None:
+    def _print(self, report, engine_walls, images, workers, threads, model) -> None:
+        engine_wall = statistics.fmean(engine_walls)
         jobs, submits, received, t0 = report["jobs"], report["submits"], report["received"], report["t0"]
         ok = [j for j in jobs.values() if str(j.status) == "succeeded"]
         finished = max(j.finished_at.timestamp() for j in jobs.values() if j.finished_at)
@@ -333,6 +341,9 @@ class Command(BaseCommand):
         to_start = [first_running[j] - submits[j] for j in first_running]
         per_worker_job = wall * workers / len(timed_jobs) if timed_jobs else 0.0
         mean_run = statistics.fmean(runs) if runs else 0.0
+        mean_engine_in_job = statistics.fmean(engine_in_job) if engine_in_job else 0.0
+        # Same run, same load: the pipeline's own time per job against the engine time inside it.
+        own_pct = (per_worker_job / mean_engine_in_job - 1) * 100 if mean_engine_in_job > 0 else float("nan")
         load = (self.load_before[0], os.getloadavg()[0], os.cpu_count())
         pipeline_rate = len(ok) / wall * 60 if wall > 0 else 0.0
         engine_rate = images / engine_wall * 60 if engine_wall > 0 else 0.0
@@ -342,13 +353,15 @@ class Command(BaseCommand):
             f"Pipeline benchmark: {images} images ({len(ok)} succeeded), model {model.name} {model.version}, "
             f"{workers} worker process(es) x {threads} thread(s), broker {settings.DRAMATIQ['BROKER_URL'].split(':')[0]}",
             f"  pipeline (REST submit -> result stored):  {wall:8.2f} s  {pipeline_rate:8.1f} images/min",
-            f"  engine alone, same images, {workers} processes: {engine_wall:8.2f} s  {engine_rate:8.1f} images/min",
+            f"  engine alone, same images, {workers} processes: {engine_wall:8.2f} s  {engine_rate:8.1f} images/min"
+            f"  (mean of {engine_walls[0]:.2f} s before and {engine_walls[1]:.2f} s after the pipeline)",
             f"  overhead vs engine alone:                 {overhead:+8.1f} %",
             f"  per job: run (claim -> result stored) mean {mean_run:.3f} s, "
-            f"engine (decode + segment) inside the job mean {statistics.fmean(engine_in_job) if engine_in_job else 0:.3f} s, "
+            f"engine (decode + segment) inside the job mean {mean_engine_in_job:.3f} s, "
             f"queue wait mean {statistics.fmean(waits) if waits else 0:.2f} s",
             f"  per worker: {per_worker_job:.3f} s of wall time per job, of which {max(0.0, per_worker_job - mean_run):.3f} s "
             f"outside any run (broker delivery, claim, start and end of the batch)",
+            f"  pipeline time per job against the engine time inside it (same run, same load): {own_pct:+.1f} %",
             f"  submit -> first websocket event:  p50 {ms(pctl(to_first, 50))}  p95 {ms(pctl(to_first, 95))}"
             f"  ({len(to_first)}/{len(submits)} jobs)",
             f"  submit -> running (incl. queue wait):  p50 {ms(pctl(to_start, 50))}  p95 {ms(pctl(to_start, 95))}",
@@ -362,7 +375,9 @@ class Command(BaseCommand):
         summary = {
             "images": images, "succeeded": len(ok), "model": f"{model.name} {model.version}", "workers": workers,
             "threads": threads, "pipeline_s": round(wall, 3), "images_per_min": round(pipeline_rate, 1),
-            "engine_alone_s": round(engine_wall, 3), "overhead_pct": round(overhead, 1),
+            "engine_alone_s": round(engine_wall, 3), "engine_alone_before_s": round(engine_walls[0], 3),
+            "engine_alone_after_s": round(engine_walls[1], 3), "overhead_pct": round(overhead, 1),
+            "per_job_vs_engine_in_job_pct": round(own_pct, 1),
             "submit_to_first_event_p95_ms": None if not to_first else round(pctl(to_first, 95) * 1000, 1),
             "progress_latency_p95_ms": None if not lags else round(pctl(lags, 95) * 1000, 1),
             "messages": len(received), "mean_job_run_s": round(statistics.fmean(runs), 4) if runs else None,
