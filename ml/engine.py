@@ -60,6 +60,7 @@ class ModelCard:
     working_size: int | None = None
     channels: tuple | None = None
     training: dict = field(default_factory=dict)
+    min_confidence: float | None = None  # objects below it (at threshold 0.5) are not reported
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def _read_cards() -> dict[str, ModelCard]:
                     metrics=d.get("metrics", {}), default=d["name"] == DEFAULT_MODEL,
                     weights=d.get("weights"), working_size=d.get("input", {}).get("working_long_side_px", 320),
                     channels=tuple(d.get("architecture", {}).get("channels", ())) or None,
-                    training=d.get("training", {}))
+                    training=d.get("training", {}),
+                    min_confidence=d.get("postprocess", {}).get("min_confidence"))
             cm = dict(_CLASSICAL_CARD.metrics)
             extra = WEIGHTS_DIR / "classical.metrics.json"
             if extra.is_file():
@@ -334,6 +336,9 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact, mask=mask)
     del mask
+    if card.min_confidence is not None:  # the floor moves with the threshold
+        floor = card.min_confidence + (threshold - 0.5)
+        polys = [p for p in polys if p["confidence"] >= floor]
     timings["instances"] = time.perf_counter() - t
     t = time.perf_counter()
     for p in polys:

@@ -91,3 +91,20 @@ def test_sha_mismatch_refused(tmp_path, monkeypatch):
 def test_unknown_model():
     with pytest.raises(engine.ModelLoadError):
         engine.get_model_card("nope")
+
+
+def test_min_confidence_floor_follows_threshold(pair, monkeypatch):
+    import dataclasses
+
+    cards = engine._read_cards()
+    assert cards[engine.DEFAULT_MODEL].min_confidence is not None  # read from the card's postprocess
+    base = engine.segment(pair, model="classical").polygons
+    assert len(base) == 2
+    confs = sorted(p["confidence"] for p in base)
+    between = 0.5 * (confs[0] + confs[1])
+    monkeypatch.setitem(cards, "classical", dataclasses.replace(cards["classical"], min_confidence=between))
+    kept = engine.segment(pair, model="classical").polygons
+    assert [p["confidence"] for p in kept] == [confs[1]]
+    # a lower threshold lowers the floor by as much: the weaker object comes back
+    low = engine.segment(pair, model="classical", threshold=0.5 - (between - confs[0]) - 0.05).polygons
+    assert len(low) == 2
