@@ -2,7 +2,7 @@
 
 Public API (others code against these names):
 ``segment``, ``SegmentationResult``, ``Cancelled``, ``list_models``, ``get_model_card``,
-``ModelCard``, ``measure_polygons``, ``fine_tune``, ``DEFAULT_MODEL``.
+``ModelCard``, ``measure_polygons``, ``fine_tune``, ``use_card``, ``DEFAULT_MODEL``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -29,7 +29,7 @@ from ml.refine import band_for_scale, refine_mask
 log = logging.getLogger(__name__)
 
 __all__ = ["segment", "SegmentationResult", "Cancelled", "ModelCard", "list_models", "get_model_card",
-           "measure_polygons", "fine_tune", "DEFAULT_MODEL", "ModelLoadError"]
+           "measure_polygons", "fine_tune", "use_card", "DEFAULT_MODEL", "ModelLoadError"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "spheroseg-unet"
@@ -61,6 +61,7 @@ class ModelCard:
     channels: tuple | None = None
     training: dict = field(default_factory=dict)
     min_confidence: float | None = None  # objects below it (at threshold 0.5) are not reported
+    weights_dir: str | None = None  # folder of ``weights`` when it is not WEIGHTS_DIR (``use_card``)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ _cards_lock = threading.Lock()
 _cards: dict[str, ModelCard] | None = None
 
 
+def _unet_card(d: dict, weights_dir: str | None = None) -> ModelCard:
+    return ModelCard(
+        name=d["name"], version=d["version"], kind="unet", sha256=d.get("sha256"),
+        parameters=int(d.get("parameters", 0)), description=d.get("description", ""),
+        metrics=d.get("metrics", {}), default=d["name"] == DEFAULT_MODEL,
+        weights=d.get("weights"), working_size=d.get("input", {}).get("working_long_side_px", 320),
+        channels=tuple(d.get("architecture", {}).get("channels", ())) or None,
+        training=d.get("training", {}),
+        min_confidence=d.get("postprocess", {}).get("min_confidence"), weights_dir=weights_dir)
+
+
 def _read_cards() -> dict[str, ModelCard]:
     global _cards
     with _cards_lock:
@@ -103,14 +115,7 @@ def _read_cards() -> dict[str, ModelCard]:
                     continue
                 if d.get("kind") != "unet":
                     continue
-                cards[d["name"]] = ModelCard(
-                    name=d["name"], version=d["version"], kind="unet", sha256=d.get("sha256"),
-                    parameters=int(d.get("parameters", 0)), description=d.get("description", ""),
-                    metrics=d.get("metrics", {}), default=d["name"] == DEFAULT_MODEL,
-                    weights=d.get("weights"), working_size=d.get("input", {}).get("working_long_side_px", 320),
-                    channels=tuple(d.get("architecture", {}).get("channels", ())) or None,
-                    training=d.get("training", {}),
-                    min_confidence=d.get("postprocess", {}).get("min_confidence"))
+                cards[d["name"]] = _unet_card(d)
             cm = dict(_CLASSICAL_CARD.metrics)
             extra = WEIGHTS_DIR / "classical.metrics.json"
             if extra.is_file():
@@ -121,6 +126,27 @@ def _read_cards() -> dict[str, ModelCard]:
             cards[_classical.NAME] = ModelCard(**{**_CLASSICAL_CARD.__dict__, "metrics": cm})
             _cards = cards
         return _cards
+
+
+def use_card(path: str | os.PathLike, *, min_confidence: float | None = None) -> ModelCard:
+    """Serve the U-Net card at ``path`` (weights beside it) under its name in this process,
+    replacing a shipped model of that name (evaluating a scratch training run). ``min_confidence``
+    overrides the card's floor (None keeps it)."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"Cannot read model card {p}: {exc}") from exc
+    if d.get("kind") != "unet" or not d.get("name"):
+        raise ModelLoadError(f"{p} is not a U-Net model card.")
+    card = _unet_card(d, str(p.resolve().parent))
+    if min_confidence is not None:
+        card = replace(card, min_confidence=min_confidence)
+    cards = _read_cards()
+    with _model_lock:
+        cards[card.name] = card
+        _models.pop(card.name, None)
+    return card
 
 
 def list_models() -> list[ModelCard]:
@@ -161,7 +187,7 @@ def _load_unet(card: ModelCard):
             _threads_set = True
         if not card.weights:
             raise ModelLoadError(f"Model {card.name!r} has no weights file in its card.")
-        path = WEIGHTS_DIR / card.weights
+        path = (Path(card.weights_dir) if card.weights_dir else WEIGHTS_DIR) / card.weights
         if not path.is_file():
             raise ModelLoadError(f"Weights file {path} for model {card.name!r} is missing.")
         data = path.read_bytes()

@@ -2,6 +2,7 @@
 
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks
     python -m ml.evaluate --synthetic 30 --seed 7          # fresh synthetic images (unseen seeds)
+    python -m ml.evaluate --synthetic 30 --card /tmp/run/spheroseg-unet.json   # a scratch training run
 
 Masks: 16-bit (or 8-bit) PNG/TIFF label images with the image's base name, 0 = background,
 1..N = objects. Figures per image and mean:
@@ -169,9 +170,21 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--card", type=Path, help="evaluate the U-Net of this model card (weights beside it) "
+                                                 "in place of the shipped model of its name")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    ap.add_argument("--write-card", metavar="KEY", help="store the mean figures under metrics[KEY] in the model cards")
+    ap.add_argument("--write-card", metavar="KEY", help="store the mean figures under metrics[KEY] in the model "
+                                                          "cards (the --card file for the U-Net when given)")
     args = ap.parse_args(argv)
+    card_path = None
+    if args.card:
+        from ml.engine import ModelLoadError, use_card
+
+        try:
+            args.model = use_card(args.card).name
+        except ModelLoadError as exc:
+            ap.error(str(exc))
+        card_path = args.card
     if args.synthetic:
         pairs = synthetic_pairs(args.synthetic, args.seed, args.size)
         label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size}x{args.size}"
@@ -200,7 +213,7 @@ def main(argv=None):
                 d[args.write_card] = figures
                 p.write_text(json.dumps(d, indent=2) + "\n")
             else:
-                p = WEIGHTS_DIR / f"{m}.json"
+                p = card_path or WEIGHTS_DIR / f"{m}.json"
                 d = json.loads(p.read_text())
                 d.setdefault("metrics", {})[args.write_card] = figures
                 p.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
