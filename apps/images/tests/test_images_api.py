@@ -83,9 +83,11 @@ def test_file_download_is_streamed_with_safe_headers(project_with_owner):
 
 
 def test_stored_files_have_no_public_url(project_with_owner, api_client, settings):
-    """Only the permission-checked views serve files: the storage's media URL answers 404."""
+    """Only the permission-checked views serve files: the local storage's media URL answers 404."""
     from django.urls import Resolver404, resolve
 
+    if not settings.STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+        pytest.skip("local file storage only; S3 privacy: test_s3.py::test_s3_objects_are_private_and_urls_are_short_lived_signed")
     owner, project = project_with_owner
     image = _upload(owner, project.id, n=1)[0]
     row = Image.objects.get(id=image["id"])
