@@ -123,16 +123,20 @@ def image_info(i: Image) -> ImageInfo:
 # --------------------------------------------------------------------------- projects
 
 
-def get_projects(*, ids: Iterable) -> dict[uuid.UUID, ProjectInfo]:
+def _valid_ids(ids: Iterable) -> set[uuid.UUID]:
+    """The well-formed ids among ``ids`` (malformed ones name nothing and are dropped)."""
     wanted = set()
     for i in ids:
         try:
-            wanted.add(as_uuid(i, ProjectNotFound))
-        except ProjectNotFound:
+            wanted.add(as_uuid(i, LookupError))
+        except LookupError:
             continue
-    if not wanted:
-        return {}
-    return {p.id: project_info(p) for p in Project.objects.filter(id__in=wanted)}
+    return wanted
+
+
+def get_projects(*, ids: Iterable) -> dict[uuid.UUID, ProjectInfo]:
+    wanted = _valid_ids(ids)
+    return {p.id: project_info(p) for p in Project.objects.filter(id__in=wanted)} if wanted else {}
 
 
 def get_project(*, project_id) -> ProjectInfo:
@@ -241,15 +245,8 @@ def list_members(*, project_id) -> list[MemberInfo]:
 
 
 def get_images(*, ids: Iterable) -> dict[uuid.UUID, ImageInfo]:
-    wanted = set()
-    for i in ids:
-        try:
-            wanted.add(as_uuid(i, ImageNotFound))
-        except ImageNotFound:
-            continue
-    if not wanted:
-        return {}
-    return {i.id: image_info(i) for i in Image.objects.filter(id__in=wanted)}
+    wanted = _valid_ids(ids)
+    return {i.id: image_info(i) for i in Image.objects.filter(id__in=wanted)} if wanted else {}
 
 
 def get_image(*, image_id) -> ImageInfo:
