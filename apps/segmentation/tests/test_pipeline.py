@@ -154,6 +154,7 @@ def test_one_job_costs_a_bounded_number_of_statements(world):
 
     [(job, _)] = api.request_segmentation(user_id=world.editor.id, image_ids=[world.image_id], model="classical")
     run_job = dramatiq.get_broker().get_actor("tasks.run_job")
+    connection.close()  # a fresh connection, as a worker thread starts with
     with CaptureQueriesContext(connection) as queries:
         run_job.fn(str(job.id), "jobs")  # in this thread, as a worker thread runs it
     done = tasks_api.get_job(job_id=job.id)
