@@ -640,14 +640,14 @@ def reap_expired_leases(limit: int = 100) -> int:
 def pending_messages(queue: str) -> int | None:
     """Ready messages of ``queue`` in the broker (None when it cannot be told)."""
     broker = dramatiq.get_broker()
-    kind = type(broker).__name__
+    kinds = {cls.__name__ for cls in type(broker).__mro__}  # subclasses too (config.dramatiq)
     try:
-        if kind == "StubBroker":
+        if "StubBroker" in kinds:
             q = broker.queues.get(queue)
             return q.qsize() if q is not None else 0
-        if kind == "RedisBroker":
+        if "RedisBroker" in kinds:
             return int(broker.client.llen(f"{broker.namespace}:{queue}"))
-        if kind == "RabbitmqBroker":
+        if "RabbitmqBroker" in kinds:
             return int(broker.get_queue_message_counts(queue)[0])
     except Exception as exc:
         logger.warning("cannot read the depth of queue %s: %s", queue, exc)

@@ -50,3 +50,46 @@ def test_embedded_mode_is_refused(settings):
     settings.DRAMATIQ = {**settings.DRAMATIQ, "BROKER_URL": "stub://"}
     with pytest.raises(CommandError, match="BROKER_URL is not set"):
         call_command("rundramatiq")
+
+
+class FakeRedis:
+    def __init__(self, messages=()):
+        self.fetches = 0
+        self.messages = list(messages)
+
+    def do_fetch(self, queue_name, count):
+        self.fetches += 1
+        out, self.messages = self.messages[:count], self.messages[count:]
+        return out
+
+
+def consumer(broker, prefetch=1):
+    from config.dramatiq import _prompt_redis_broker_class
+
+    cls = _prompt_redis_broker_class().consumer_class.fget(None)
+    return cls(broker, "jobs", prefetch, 100)
+
+
+def test_a_busy_redis_consumer_waits_in_short_steps_without_polling():
+    import time
+
+    redis = FakeRedis()
+    busy = consumer(redis)
+    busy.queued_message_ids.add("being-processed")  # its one prefetched message is running
+    busy.misses = 30  # dramatiq would now sleep its longest backoff (worker_timeout)
+    start = time.perf_counter()
+    assert next(busy) is None
+    assert time.perf_counter() - start < 0.05 and redis.fetches == 0
+    busy.queued_message_ids.clear()  # the job ended and was acknowledged: fetch at once
+    assert next(busy) is None and redis.fetches == 1
+
+
+def test_an_idle_redis_consumer_fetches_as_dramatiq_does():
+    from dramatiq import Message
+
+    data = Message(queue_name="jobs", actor_name="tasks.run_job", args=(), kwargs={}, options={}).encode()
+    redis = FakeRedis([data])
+    idle = consumer(redis)
+    message = next(idle)
+    assert message is not None and message.actor_name == "tasks.run_job" and redis.fetches == 1
+    assert idle.outstanding_message_count == 1  # now busy until acknowledged
