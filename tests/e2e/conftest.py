@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -129,6 +130,9 @@ def asgi_server(transactional_db, tmp_path):
         "DATABASE_URL": _database_url(connection.settings_dict),
         "DJANGO_ENV": os.environ.get("DJANGO_ENV", "test"),
         "PYTHONUNBUFFERED": "1",
+        # A cache of its own (throttle counts above all): with Redis, servers of earlier tests
+        # share the cache, and their sign-ins would count against this test's.
+        "CACHE_KEY_PREFIX": f"e2e-{uuid.uuid4().hex}",
     }
     from django.conf import settings
 
