@@ -39,8 +39,12 @@ class ProjectJobsConsumer(AsyncJsonWebsocketConsumer):
         broadcast.remember_consumer_loop(asyncio.get_running_loop())
         self.group = broadcast.group_name(project_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        jobs = await database_sync_to_async(selectors.active_jobs_for_project)(project_id)
-        await self.send_json({"type": "snapshot", "project_id": str(project_id),
+        await self._send_snapshot()
+
+    async def _send_snapshot(self) -> None:
+        """The project's active jobs, in the order they will run."""
+        jobs = await database_sync_to_async(selectors.active_jobs_for_project)(self.project_id)
+        await self.send_json({"type": "snapshot", "project_id": str(self.project_id),
                               "jobs": [broadcast.job_message(j) for j in jobs],
                               "sent_at": broadcast.now_iso()})
 
@@ -60,10 +64,7 @@ class ProjectJobsConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         # The only client message understood: {"type": "snapshot"} asks for a fresh snapshot.
         if isinstance(content, dict) and content.get("type") == "snapshot" and hasattr(self, "project_id"):
-            jobs = await database_sync_to_async(selectors.active_jobs_for_project)(self.project_id)
-            await self.send_json({"type": "snapshot", "project_id": str(self.project_id),
-                                  "jobs": [broadcast.job_message(j) for j in jobs],
-                                  "sent_at": broadcast.now_iso()})
+            await self._send_snapshot()
 
     async def job_update(self, event) -> None:
         await self.send_json(event["job"])
