@@ -149,12 +149,13 @@ def storage_used(*, user_id: uuid.UUID | str) -> int:
     return selectors.storage_used(user_id=user_id)
 
 
-def open_image(*, image_id: uuid.UUID | str) -> BinaryIO:
+def open_image(*, image_id: uuid.UUID | str, image: ImageInfo | None = None) -> BinaryIO:
     """The original file, opened for binary reading from storage (close it when done).
+    Pass ``image`` when it was just read (``get_image``) to skip reading its row again.
 
     No permission check: callers (the segmentation worker, exports) checked it already.
     """
-    info = selectors.get_image(image_id=image_id)
+    info = image if image is not None and str(image.id) == str(image_id) else selectors.get_image(image_id=image_id)
     return _storage.open_file(info.storage_name)
 
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 import logging
 import time
 
-from django.db import transaction
-
 from apps.common import events
 from apps.images import api as images_api
 from apps.images.contracts import ImageNotFound
 from apps.segmentation import engine as engine_adapter
 from apps.segmentation import services
 from apps.segmentation.events import RunStarted
-from apps.tasks.contracts import JobCancelled, JobHandle, PermanentJobError
+from apps.tasks.contracts import JobCancelled, JobHandle, JobInfo, PermanentJobError
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +35,22 @@ class _Progress:
 
     Also the engine's cancellation check: every progress write is a compare-and-set on this
     claim (it raises ``JobCancelled`` when the job was cancelled or taken over), so a check
-    right after one is free; otherwise it costs one query. Each stage boundary is thus
-    checked once, by a write or a query.
+    right before or after one is free; otherwise it costs one query. Each stage boundary is
+    thus checked once, by a write or a query. The claim set ``loading`` (and told the
+    websocket) already.
     """
 
     def __init__(self, handle: JobHandle):
         self.handle = handle
-        self.last: tuple[str, int] | None = None
-        self.confirmed = False  # this claim was confirmed by a write since the last check
+        self.last: tuple[str, int] | None = ("loading", 0)
+        self.confirmed = True  # this claim was confirmed (by the claim, a write, or a pending write)
 
     def __call__(self, stage: str, stage_percent: int) -> None:
         if stage_percent >= 100 and stage != "saving":
-            return  # the next stage's start follows at once: one write per stage boundary is enough
+            # The next stage's start follows at once, and its write checks the claim: one
+            # write per stage boundary is enough, and the check in between is free.
+            self.confirmed = True
+            return
         stage = stage if stage in STAGE_RANGES else "post-processing" if "post" in stage else stage
         low, high = STAGE_RANGES.get(stage, (0, 100))
         overall = low + (high - low) * max(0, min(100, stage_percent)) // 100
@@ -59,11 +61,6 @@ class _Progress:
             self.last = key
             self.handle.progress(stage, overall)
             self.confirmed = True
-
-    def started(self, stage: str, overall: int) -> None:
-        """The claim already set this stage (and told the websocket): only check the claim."""
-        self.handle.check_cancelled()
-        self.last, self.confirmed = (stage, overall), True
 
     def should_cancel(self) -> bool:
         if self.confirmed:
@@ -76,33 +73,36 @@ class _Progress:
         return False
 
 
+def announce_start(job: JobInfo) -> None:
+    """``on_start`` of the job kind: the run's start event, in the claim's transaction."""
+    params = job.params or {}
+    events.publish(
+        RunStarted(
+            subject_id=str(job.id),
+            actor_id=str(job.owner_id) if job.owner_id else None,
+            project_id=str(job.project_id) if job.project_id else None,
+            image_id=str(job.image_id) if job.image_id else "",
+            model_name=str(params.get("model", "")),
+            model_version=str(params.get("model_version", "")),
+            attempt=job.attempts,
+        )
+    )
+
+
 def segment_image(handle: JobHandle) -> str:
     """Run one segmentation job; returns the id of the stored result version."""
     job = handle.job
     params = dict(job.params or {})
-    progress = _Progress(handle)
+    progress = _Progress(handle)  # the claim (just committed) is the check of the loading stage
     if job.image_id is None:
         raise PermanentJobError("The job names no image.")
     try:
         image = images_api.get_image(image_id=job.image_id)
     except ImageNotFound:
         raise PermanentJobError("The image no longer exists.") from None
-    with transaction.atomic():  # the start event, only while the claim holds
-        events.publish(
-            RunStarted(
-                subject_id=str(job.id),
-                actor_id=str(job.owner_id) if job.owner_id else None,
-                project_id=str(image.project_id),
-                image_id=str(image.id),
-                model_name=str(params.get("model", "")),
-                model_version=str(params.get("model_version", "")),
-                attempt=job.attempts,
-            )
-        )
-        progress.started("loading", 0)  # raises JobCancelled if the job was cancelled meanwhile (nothing kept)
     started = time.perf_counter()
     try:
-        with images_api.open_image(image_id=image.id) as fh:
+        with images_api.open_image(image_id=image.id, image=image) as fh:
             data = fh.read()
     except ImageNotFound:
         raise PermanentJobError("The image no longer exists.") from None

@@ -64,7 +64,7 @@ def connect() -> None:
     from apps.segmentation import jobs
     from apps.tasks import api as tasks_api
 
-    tasks_api.register_handler(SEGMENT_IMAGE_JOB, jobs.segment_image)
+    tasks_api.register_handler(SEGMENT_IMAGE_JOB, jobs.segment_image, on_start=jobs.announce_start)
     from apps.segmentation.exports import service as exports
 
     tasks_api.register_handler(exports.EXPORT_JOB, exports.run_export_job)

@@ -25,8 +25,17 @@ __all__ = [
 ]
 
 
-def register_handler(kind: str, handler: Callable[[JobHandle], str | None], *, queue: str = "jobs") -> None:
+def register_handler(
+    kind: str,
+    handler: Callable[[JobHandle], str | None],
+    *,
+    queue: str = "jobs",
+    on_start: Callable[[JobInfo], None] | None = None,
+) -> None:
     """Register the function that performs jobs of ``kind`` (call from ``AppConfig.ready``).
+
+    ``on_start(job)``, if given, runs inside the transaction that claims the job (status
+    ``running``): events it publishes commit with the claim, and an error there undoes it.
 
     The handler receives a :class:`JobHandle`; it reports progress with
     ``handle.progress(stage, percent)`` (raises ``JobCancelled`` when the job was cancelled),
@@ -34,7 +43,7 @@ def register_handler(kind: str, handler: Callable[[JobHandle], str | None], *, q
     ``result_ref``. ``PermanentJobError`` fails the job at once; ``JobCancelled`` ends it as
     cancelled; any other exception is transient (retried with backoff, then ``dead``).
     """
-    services.register_handler(kind, handler, queue=queue)
+    services.register_handler(kind, handler, queue=queue, on_start=on_start)
 
 
 def submit_job(

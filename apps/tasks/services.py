@@ -28,9 +28,10 @@ from typing import Any
 
 import dramatiq
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from apps.common import events
@@ -54,12 +55,14 @@ logger = logging.getLogger(__name__)
 ACTOR_NAME = "tasks.run_job"
 DEFAULT_QUEUE = "jobs"
 Handler = Callable[[Any], "str | None"]
+StartHook = Callable[[JobInfo], None]
 
 
 @dataclasses.dataclass(frozen=True)
 class _Registration:
     handler: Handler
     queue: str
+    on_start: StartHook | None = None
 
 
 _handlers: dict[str, _Registration] = {}
@@ -91,11 +94,15 @@ def backoff_seconds(attempt: int) -> float:
 # --- handlers --------------------------------------------------------------------------------
 
 
-def register_handler(kind: str, handler: Handler, *, queue: str = DEFAULT_QUEUE) -> None:
-    """Register the function that performs jobs of ``kind`` (from an AppConfig.ready)."""
+def register_handler(
+    kind: str, handler: Handler, *, queue: str = DEFAULT_QUEUE, on_start: StartHook | None = None
+) -> None:
+    """Register the function that performs jobs of ``kind`` (from an AppConfig.ready), and
+    optionally ``on_start``, called inside the claim's transaction (its events commit with
+    the claim, or not at all)."""
     if not kind or len(kind) > 64:
         raise ValueError("job kind must be 1-64 characters")
-    _handlers[kind] = _Registration(handler=handler, queue=queue)
+    _handlers[kind] = _Registration(handler=handler, queue=queue, on_start=on_start)
     broker = dramatiq.get_broker()
     if queue not in broker.get_declared_queues():
         broker.declare_queue(queue)
@@ -166,6 +173,18 @@ def notify_positions_on_commit(queue: str) -> None:
 # --- the one place statuses change ---------------------------------------------------------------
 
 
+def _update_returning(qs: Any, values: dict[str, Any]) -> Job | None:
+    """``qs.update(**values)`` as one statement that also returns the updated row (``UPDATE ...
+    RETURNING``: PostgreSQL, SQLite >= 3.35), instead of an UPDATE and a SELECT."""
+    query = qs.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    update_sql, params = query.get_compiler(qs.db).as_sql()
+    quote = connections[qs.db].ops.quote_name
+    columns = ", ".join(quote(f.column) for f in Job._meta.concrete_fields)
+    rows = list(Job.objects.db_manager(qs.db).raw(f"{update_sql} RETURNING {columns}", params))
+    return rows[0] if rows else None
+
+
 def transition(
     job_id: uuid.UUID | str,
     to: JobStatus,
@@ -189,9 +208,9 @@ def transition(
         qs = Job.objects.filter(id=job_id, status__in=[s.value for s in sources])
         if token is not None:
             qs = qs.filter(lease_token=token)
-        if qs.update(status=to.value, updated_at=timezone.now(), **fields) != 1:
+        job = _update_returning(qs, {"status": to.value, "updated_at": timezone.now(), **fields})
+        if job is None:
             return None
-        job = Job.objects.get(id=job_id)
         if event is not None:
             _publish(event, job, actor_id, **(event_extra or {}))
         _notify_on_commit(job)
@@ -421,6 +440,9 @@ def claim_next(queue: str) -> tuple[Job, uuid.UUID] | None:
                 stage=Stage.LOADING.value,
                 run_after=None,
             )
+            registration = _handlers.get(job.kind) if job is not None else None
+            if registration is not None and registration.on_start is not None:
+                registration.on_start(selectors.to_info(job))
         if job is not None:
             notify_positions_on_commit(queue)
             return job, token

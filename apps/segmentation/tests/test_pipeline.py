@@ -163,7 +163,8 @@ def test_one_job_costs_a_bounded_number_of_statements(world):
     progress_writes = [s for s in sql if s.startswith('UPDATE "tasks_job" SET "stage"')]
     assert [s.split("'")[1] for s in progress_writes] == ["inference", "post-processing", "saving"]
     cancel_checks = [s for s in sql if s.startswith('SELECT 1 AS "a" FROM "tasks_job"')]
-    assert len(cancel_checks) == 2  # the start event's guard, and the boundary after model loading
+    assert not cancel_checks  # the claim and the three stage writes are the checks
+    assert len([s for s in sql if s.startswith('SELECT "images_image"')]) == 1  # the image row, read once
     assert not [s for s in sql if s.startswith("SAVEPOINT")][1:]  # only the result insert's
     audit = [s for s in sql if s.startswith('INSERT INTO "audit_auditrecord"')]
     assert len(audit) == 4  # job started, run started, run succeeded, job succeeded
@@ -206,24 +207,37 @@ def test_every_stage_boundary_is_checked_once_by_a_write_or_a_query():
     from apps.segmentation.jobs import _Progress
 
     handle = _FakeHandle()
-    progress = _Progress(handle)
-    progress.started("loading", 0)
+    progress = _Progress(handle)  # the claim (running, loading 0) confirmed it
     # The engine's order: report loading 0, check, (model), loading 100, check, inference 0 ...
     progress("loading", 0)
-    assert progress.should_cancel() is False  # right after the start check: free
+    assert progress.should_cancel() is False  # right after the claim: free
     progress("loading", 100)
-    assert progress.should_cancel() is False  # nothing confirmed the claim since: a query
+    assert progress.should_cancel() is False  # the inference write that follows checks: free
     progress("inference", 0)
     progress("inference", 100)
-    assert progress.should_cancel() is False  # the inference write confirmed it: free
+    assert progress.should_cancel() is False  # free again
     progress("post-processing", 0)
-    assert handle.calls == [("check",), ("check",), ("write", "inference", 10), ("write", "post-processing", 75)]
+    assert handle.calls == [("write", "inference", 10), ("write", "post-processing", 75)]
 
     handle.cancelled = True  # cancelled during post-processing
     assert progress.should_cancel() is False  # the post-processing write confirmed the claim: free
     assert progress.should_cancel() is True  # the next check queries, and sees it
     with pytest.raises(JobCancelled):  # a write at the next boundary sees it too
         progress("saving", 0)
+
+
+def test_a_cancellation_during_loading_stops_the_run_at_the_inference_boundary():
+    from apps.segmentation.jobs import _Progress
+
+    handle = _FakeHandle()
+    progress = _Progress(handle)
+    progress("loading", 0)
+    assert progress.should_cancel() is False
+    handle.cancelled = True  # cancelled while the image is read and decoded
+    progress("loading", 100)
+    assert progress.should_cancel() is False
+    with pytest.raises(JobCancelled):  # the write of the next stage sees it: no inference runs
+        progress("inference", 0)
 
 
 def test_a_dead_run_and_its_replay_are_published(world, settings, monkeypatch):
