@@ -6,10 +6,11 @@ by one pixel so the duplicate check keeps them all), submits each one through th
 (``POST /api/v1/images/{id}/segment/``) while listening on the project websocket, and prints:
 
 * images per minute through the pipeline (first submit to last job finished);
-* the overhead against the engine alone: the same images segmented by the same in-process
-  engine path (``apps.segmentation.engine``, as ``python -m ml.bench`` does) in as many
-  processes as there are workers, with the same thread settings, once before and once after
-  the pipeline (their mean is compared);
+* the overhead against the engine alone, two ways, each run once before and once after the
+  pipeline (their mean is compared): (1) as ``python -m ml.bench`` runs it (the issue's
+  reference): the same images one after the other in one process on ``--bench-threads``
+  threads (2); (2) the stricter one: the same images in as many processes as there are
+  workers, with the workers' thread setting (the best the engine alone does on this machine);
 * the pipeline's wall time per job and worker against the engine time inside the jobs (one
   run, so immune to load changes between runs);
 * submit-to-first-websocket-event p95 (how fast a client learns about its job), and
@@ -116,12 +117,17 @@ class Command(BaseCommand):
         parser.add_argument("--model", default=None, help="registry model name (default model if omitted)")
         parser.add_argument("--workers", type=int, default=2, help="worker processes")
         parser.add_argument("--threads", type=int, default=1, help="threads per worker process (and engine threads)")
+        parser.add_argument("--bench-threads", type=int, default=2,
+                            help="threads of the one-process engine run, as python -m ml.bench uses (2)")
+        parser.add_argument("--batch", action="store_true",
+                            help="submit all images with one POST /api/v1/projects/{id}/segment/ (default: one "
+                                 "POST /api/v1/images/{id}/segment/ per image)")
         parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the jobs")
         parser.add_argument("--keep", action="store_true", help="keep the bench project and its results")
 
     # ------------------------------------------------------------------ orchestration
 
-    def handle(self, *args, images, model, workers, threads, timeout, keep, **options):
+    def handle(self, *args, images, model, workers, threads, bench_threads, batch, timeout, keep, **options):
         self._check_mode()
         self.load_before = os.getloadavg()
         call_command("migrate", verbosity=0, interactive=False)
@@ -147,7 +153,9 @@ class Command(BaseCommand):
             # change of the machine's load during the run biases the comparison less.
             engine_args = ([b for _, b in files[workers:]], [b for _, b in files[:workers]], model_info.name,
                            workers, threads)
+            ml_bench_args = (*engine_args[:3], 1, bench_threads)
             engine_before, _ = self._engine_alone(*engine_args)
+            ml_bench_before, _ = self._engine_alone(*ml_bench_args)
             port = free_port()
             env = self._child_env(threads)
             procs.append(self._start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -155,7 +163,7 @@ class Command(BaseCommand):
             procs.append(self._start([sys.executable, "manage.py", "rundramatiq", "--processes", str(workers),
                                       "--threads", str(threads)], env, logdir / "workers.log"))
             self._wait_http(port, procs, logdir)
-            report = asyncio.run(self._drive(port, project.id, model_info.name, warm_ids, timed_ids, timeout))
+            report = asyncio.run(self._drive(port, project.id, model_info.name, warm_ids, timed_ids, timeout, batch))
         except BaseException:
             for log in sorted(logdir.glob("*.log")):
                 self.stderr.write(f"--- {log.name} (tail)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
@@ -163,7 +171,9 @@ class Command(BaseCommand):
         finally:
             self._stop(procs)
         engine_after, _ = self._engine_alone(*engine_args)
-        self._print(report, (engine_before, engine_after), images, workers, threads, model_info)
+        ml_bench_after, _ = self._engine_alone(*ml_bench_args)
+        self._print(report, (engine_before, engine_after), (ml_bench_before, ml_bench_after), bench_threads,
+                    images, workers, threads, model_info, batch)
         if not keep:
             images_api.delete_project(actor_id=user.id, project_id=project.id)
 
@@ -233,7 +243,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ the measured part
 
-    async def _drive(self, port, project_id, model, warm_ids, timed_ids, timeout) -> dict:
+    async def _drive(self, port, project_id, model, warm_ids, timed_ids, timeout, batch) -> dict:
         import httpx
         import websockets
 
@@ -261,10 +271,14 @@ class Command(BaseCommand):
                     received.clear()
                     submits: dict[str, float] = {}
                     t0 = time.time()
-                    for image_id in timed_ids:
-                        job_id, started = await self._submit(http, headers, image_id, model)
-                        submits[job_id] = started
-                    jobs = await self._wait_jobs(list(submits), timeout)
+                    if batch:
+                        for job_id in await self._submit_batch(http, headers, project_id, timed_ids, model):
+                            submits[job_id] = t0
+                    else:
+                        for image_id in timed_ids:
+                            job_id, started = await self._submit(http, headers, image_id, model)
+                            submits[job_id] = started
+                    jobs = await self._wait_jobs(list(submits), timeout, received)
                     await asyncio.sleep(0.5)  # the last messages in flight
                 finally:
                     listener.cancel()
@@ -279,16 +293,35 @@ class Command(BaseCommand):
             raise CommandError(f"segment request failed: {resp.status_code} {resp.text[:300]}")
         return resp.json()["id"], started
 
-    async def _wait_jobs(self, job_ids, timeout) -> dict:
+    async def _submit_batch(self, http, headers, project_id, image_ids, model) -> list[str]:
+        resp = await http.post(f"/api/v1/projects/{project_id}/segment/", headers=headers,
+                               json={"model": model, "image_ids": [str(i) for i in image_ids]})
+        if resp.status_code not in (200, 202):
+            raise CommandError(f"batch segment request failed: {resp.status_code} {resp.text[:300]}")
+        body = resp.json()
+        jobs = body.get("jobs", body) if isinstance(body, dict) else body
+        return [j["id"] for j in jobs]
+
+    async def _wait_jobs(self, job_ids, timeout, received=None) -> dict:
+        """Until every job is finished: told by the websocket (``received``), confirmed from the
+        database (read every 5 s otherwise, so the benchmark client takes little CPU from the
+        workers on a small machine)."""
         deadline = time.monotonic() + timeout
+        wanted = set(job_ids)
+        next_read = last_read = 0.0
         while True:
-            jobs = await asyncio.to_thread(self._jobs, job_ids)
-            if all(str(j.status) in TERMINAL for j in jobs.values()) and len(jobs) == len(job_ids):
-                return jobs
-            if time.monotonic() > deadline:
-                pending = sum(1 for j in jobs.values() if str(j.status) not in TERMINAL)
-                raise CommandError(f"{pending} job(s) still unfinished after {timeout:.0f} s")
-            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            heard = {m.get("job_id") for _, m in (received or []) if m.get("status") in TERMINAL}
+            if now >= next_read or (wanted <= heard and now - last_read >= 0.25):
+                last_read = now
+                jobs = await asyncio.to_thread(self._jobs, job_ids)
+                if all(str(j.status) in TERMINAL for j in jobs.values()) and len(jobs) == len(job_ids):
+                    return jobs
+                next_read = time.monotonic() + (1.0 if received is None else 5.0)
+                if time.monotonic() > deadline:
+                    pending = sum(1 for j in jobs.values() if str(j.status) not in TERMINAL)
+                    raise CommandError(f"{pending} job(s) still unfinished after {timeout:.0f} s")
+            await asyncio.sleep(0.05)
 
     @staticmethod
     def _jobs(job_ids):
@@ -313,8 +346,10 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ report
 
-    def _print(self, report, engine_walls, images, workers, threads, model) -> None:
+    def _print(self, report, engine_walls, ml_bench_walls, bench_threads, images, workers, threads, model,
+               batch) -> None:
         engine_wall = statistics.fmean(engine_walls)
+        ml_bench_wall = statistics.fmean(ml_bench_walls)
         jobs, submits, received, t0 = report["jobs"], report["submits"], report["received"], report["t0"]
         ok = [j for j in jobs.values() if str(j.status) == "succeeded"]
         finished = max(j.finished_at.timestamp() for j in jobs.values() if j.finished_at)
@@ -348,14 +383,23 @@ class Command(BaseCommand):
         pipeline_rate = len(ok) / wall * 60 if wall > 0 else 0.0
         engine_rate = images / engine_wall * 60 if engine_wall > 0 else 0.0
         overhead = (wall / engine_wall - 1) * 100 if engine_wall > 0 else float("nan")
+        ml_bench_rate = images / ml_bench_wall * 60 if ml_bench_wall > 0 else 0.0
+        ml_bench_overhead = (wall / ml_bench_wall - 1) * 100 if ml_bench_wall > 0 else float("nan")
+        submission = "one batch request" if batch else "one request per image"
         lines = [
             "",
             f"Pipeline benchmark: {images} images ({len(ok)} succeeded), model {model.name} {model.version}, "
-            f"{workers} worker process(es) x {threads} thread(s), broker {settings.DRAMATIQ['BROKER_URL'].split(':')[0]}",
+            f"{workers} worker process(es) x {threads} thread(s), broker {settings.DRAMATIQ['BROKER_URL'].split(':')[0]}, "
+            f"submitted with {submission}",
             f"  pipeline (REST submit -> result stored):  {wall:8.2f} s  {pipeline_rate:8.1f} images/min",
-            f"  engine alone, same images, {workers} processes: {engine_wall:8.2f} s  {engine_rate:8.1f} images/min"
+            f"  engine alone as python -m ml.bench runs it (same images, 1 process x {bench_threads} threads): "
+            f"{ml_bench_wall:8.2f} s  {ml_bench_rate:8.1f} images/min"
+            f"  (mean of {ml_bench_walls[0]:.2f} s before and {ml_bench_walls[1]:.2f} s after the pipeline)",
+            f"  overhead vs python -m ml.bench:           {ml_bench_overhead:+8.1f} %",
+            f"  engine alone, same images, {workers} processes x {threads} thread(s): {engine_wall:8.2f} s  "
+            f"{engine_rate:8.1f} images/min"
             f"  (mean of {engine_walls[0]:.2f} s before and {engine_walls[1]:.2f} s after the pipeline)",
-            f"  overhead vs engine alone:                 {overhead:+8.1f} %",
+            f"  overhead vs engine alone in the workers' configuration (stricter): {overhead:+8.1f} %",
             f"  per job: run (claim -> result stored) mean {mean_run:.3f} s, "
             f"engine (decode + segment) inside the job mean {mean_engine_in_job:.3f} s, "
             f"queue wait mean {statistics.fmean(waits) if waits else 0:.2f} s",
@@ -377,6 +421,9 @@ class Command(BaseCommand):
             "threads": threads, "pipeline_s": round(wall, 3), "images_per_min": round(pipeline_rate, 1),
             "engine_alone_s": round(engine_wall, 3), "engine_alone_before_s": round(engine_walls[0], 3),
             "engine_alone_after_s": round(engine_walls[1], 3), "overhead_pct": round(overhead, 1),
+            "ml_bench_config_s": round(ml_bench_wall, 3), "ml_bench_config_before_s": round(ml_bench_walls[0], 3),
+            "ml_bench_config_after_s": round(ml_bench_walls[1], 3),
+            "overhead_vs_ml_bench_pct": round(ml_bench_overhead, 1), "batch_submit": batch,
             "per_job_vs_engine_in_job_pct": round(own_pct, 1),
             "submit_to_first_event_p95_ms": None if not to_first else round(pctl(to_first, 95) * 1000, 1),
             "progress_latency_p95_ms": None if not lags else round(pctl(lags, 95) * 1000, 1),
