@@ -206,8 +206,11 @@ def request_segmentation(
     prio = parse_priority(priority)
     digest = params_hash(params)
     out: list[tuple[JobInfo, bool]] = []
-    with transaction.atomic():
-        for image_id in ids:
+    # Everything that can be refused was checked above. Each job then commits on its own, so
+    # the first images of a large batch start (and are announced) while the rest are queued;
+    # a request repeated after a failure returns the jobs already queued (dedupe key).
+    for image_id in ids:
+        with transaction.atomic():
             image = images[image_id]
             job, created = tasks_api.submit_job(
                 kind=SEGMENT_IMAGE_JOB,

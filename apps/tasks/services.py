@@ -263,7 +263,10 @@ def submit_job(
         return selectors.to_info(existing), False
     dispatch_on_commit(job)
     _notify_on_commit(job)
-    notify_positions_on_commit(job.queue)
+    # Queued behind the others, the new job moves nobody (its own position is in its message);
+    # one that overtakes queued jobs tells them their new positions.
+    if Job.objects.filter(queue=job.queue, status=JobStatus.QUEUED.value, priority__lt=priority).exists():
+        notify_positions_on_commit(job.queue)
     return selectors.to_info(job), True
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import dramatiq
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from dramatiq.middleware import TimeLimitExceeded
@@ -410,9 +410,19 @@ def test_through_a_dramatiq_worker_on_the_stub_broker(flushed_broker, settings):
     assert spy.seen == [7000]
 
 
-def test_positions_are_broadcast_once_per_transaction(django_capture_on_commit_callbacks):
+def test_positions_are_broadcast_once_per_transaction_and_only_when_a_job_is_overtaken(
+    django_capture_on_commit_callbacks,
+):
     project = uuid.uuid4()
+
+    def broadcasts(callbacks):
+        return sum(1 for cb in callbacks if getattr(cb, "positions_queue", None) == testing.QUEUE)
+
     with django_capture_on_commit_callbacks() as callbacks:
-        jobs = [submit(project_id=project) for _ in range(3)]
-    assert sum(1 for cb in callbacks if getattr(cb, "positions_queue", None) == testing.QUEUE) == 1
-    assert selectors.queued_positions(testing.QUEUE) == {project: {str(j.id): i for i, j in enumerate(jobs, 1)}}
+        normal = [submit(project_id=project) for _ in range(3)]
+    assert broadcasts(callbacks) == 0  # each joined the end of the queue: nobody moved
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        urgent = [submit(project_id=project, priority=Priority.HIGH) for _ in range(2)]
+    assert broadcasts(callbacks) == 1  # the normal jobs moved back: told once for the transaction
+    order = [*urgent, *normal]
+    assert selectors.queued_positions(testing.QUEUE) == {project: {str(j.id): i for i, j in enumerate(order, 1)}}
