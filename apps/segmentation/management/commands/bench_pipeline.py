@@ -298,9 +298,7 @@ class Command(BaseCommand):
                                json={"model": model, "image_ids": [str(i) for i in image_ids]})
         if resp.status_code not in (200, 202):
             raise CommandError(f"batch segment request failed: {resp.status_code} {resp.text[:300]}")
-        body = resp.json()
-        jobs = body.get("jobs", body) if isinstance(body, dict) else body
-        return [j["id"] for j in jobs]
+        return [j["id"] for j in resp.json()["jobs"]]
 
     async def _wait_jobs(self, job_ids, timeout, received=None) -> dict:
         """Until every job is finished: told by the websocket (``received``), confirmed from the
