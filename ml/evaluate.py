@@ -77,12 +77,52 @@ def _relabel(lab: np.ndarray) -> np.ndarray:
     return lab.astype(np.int32)
 
 
-def predict_labels(image: np.ndarray, model: str, threshold: float = 0.5) -> tuple[np.ndarray, float]:
+def predict_labels(image: np.ndarray, model: str, threshold: float = 0.5) -> tuple[np.ndarray, float, list]:
+    """Label image of the model's objects (1..N in result order), seconds, and the objects."""
     from ml.engine import segment
     from ml.geometry import rasterize
 
     res = segment(image, model=model, threshold=threshold)
-    return rasterize(res.polygons, res.height, res.width), res.timings.get("total", 0.0)
+    return rasterize(res.polygons, res.height, res.width), res.timings.get("total", 0.0), res.polygons
+
+
+OBJECT_COLUMNS = ("model", "image", "object", "true", "best_iou", "confidence", "area_px", "solidity",
+                  "circularity", "convexity", "touches_border")
+
+
+def object_rows(model: str, name: str, gt: np.ndarray, pred: np.ndarray, polygons: list) -> list[dict]:
+    """One row per predicted object: its best IoU with a reference object (true when >= 0.5,
+    such matches are one-to-one), confidence and shape figures: what the false objects are like."""
+    iou = iou_matrix(_relabel(gt), pred.astype(np.int32))
+    h, w = pred.shape
+    rows = []
+    for k, p in enumerate(polygons):
+        best = float(iou[:, k].max()) if iou.shape[0] and k < iou.shape[1] else 0.0
+        m = p.get("metrics") or {}
+        xs = [pt[0] for pt in p["exterior"]]
+        ys = [pt[1] for pt in p["exterior"]]
+        rows.append({"model": model, "image": name, "object": k + 1, "true": best >= 0.5, "best_iou": round(best, 4),
+                     "confidence": p.get("confidence"), "area_px": m.get("area_px"), "solidity": m.get("solidity"),
+                     "circularity": m.get("circularity"), "convexity": m.get("convexity"),
+                     "touches_border": min(xs) <= 1 or min(ys) <= 1 or max(xs) >= w - 2 or max(ys) >= h - 2})
+    return rows
+
+
+def print_objects(rows: list[dict], file=None) -> None:
+    """Medians (and 5th / 95th percentiles) of the shape figures of true and false objects."""
+    file = file or sys.stdout
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        groups = {"true": [r for r in mine if r["true"]], "false": [r for r in mine if not r["true"]]}
+        print(f"\n== objects of {model}: {len(groups['true'])} true, {len(groups['false'])} false "
+              f"({sum(r['touches_border'] for r in groups['false'])} of them touch the border)", file=file)
+        for key in ("confidence", "solidity", "circularity", "convexity"):
+            parts = []
+            for label, group in groups.items():
+                vals = [r[key] for r in group if r[key] is not None]
+                parts.append(f"{label} p5/p50/p95 " + (" / ".join(f"{v:.3f}" for v in np.percentile(vals, [5, 50, 95]))
+                                                       if vals else "-"))
+            print(f"  {key:12s} " + "   ".join(parts), file=file)
 
 
 def _mean(rows, key):
@@ -103,7 +143,8 @@ def _fmt(v):
     return "  -  " if v is None else (f"{v:+d}" if isinstance(v, int) else f"{v:.3f}")
 
 
-def print_table(name: str, per_image: dict[str, dict], summary: dict, file=sys.stdout):
+def print_table(name: str, per_image: dict[str, dict], summary: dict, file=None):
+    file = file or sys.stdout
     print(f"\n== {name}", file=file)
     print(f"{'image':32s} {'ref':>4s} {'pred':>4s} {'mIoU':>6s} {'mIoUall':>7s} {'Dice':>6s} {'AP50':>6s} {'AP75':>6s} {'cnt':>4s}",
           file=file)
@@ -143,15 +184,18 @@ def synthetic_pairs(n: int, seed: int, size: int = 1000):
     return out
 
 
-def evaluate(pairs, models: list[str], threshold: float = 0.5):
+def evaluate(pairs, models: list[str], threshold: float = 0.5, objects: list | None = None):
+    """Figures per model; with ``objects`` (a list), one row per predicted object is appended."""
     results = {}
     for model in models:
         per = {}
         times = []
         for name, img, lab in pairs:
-            pred, t = predict_labels(img, model, threshold)
+            pred, t, polygons = predict_labels(img, model, threshold)
             per[name] = compare(lab, pred)
             times.append(t)
+            if objects is not None:
+                objects.extend(object_rows(model, name, lab, pred, polygons))
         s = summarize(list(per.values()))
         s["median_s_per_image"] = float(np.median(times)) if times else None
         results[model] = (per, s)
@@ -173,6 +217,8 @@ def main(argv=None):
     ap.add_argument("--card", type=Path, help="evaluate the U-Net of this model card (weights beside it) "
                                                  "in place of the shipped model of its name")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--objects", type=Path, help="write one CSV row per predicted object (true or false, best IoU, "
+                    "confidence, solidity, circularity, convexity, border) and print their percentiles")
     ap.add_argument("--write-card", metavar="KEY", help="store the mean figures under metrics[KEY] in the model "
                                                           "cards (the --card file for the U-Net when given)")
     args = ap.parse_args(argv)
@@ -196,10 +242,19 @@ def main(argv=None):
             ap.error("no image with a matching mask found")
         label = f"{len(pairs)} images from {args.images}"
     models = [args.model] + (["classical"] if args.model != "classical" else [])
-    results = evaluate(pairs, models, args.threshold)
+    objects: list | None = [] if args.objects else None
+    results = evaluate(pairs, models, args.threshold, objects)
     print(f"Evaluation on {label}")
     for m, (per, s) in results.items():
         print_table(m, per, s)
+    if args.objects:
+        import csv
+
+        with open(args.objects, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=OBJECT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(objects)
+        print_objects(objects)
     if args.json:
         args.json.write_text(json.dumps({m: {"per_image": per, "mean": s} for m, (per, s) in results.items()},
                                         indent=2) + "\n")

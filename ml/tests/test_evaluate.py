@@ -1,0 +1,52 @@
+import csv
+
+import cv2
+import numpy as np
+
+from ml.evaluate import compare, main, object_rows
+
+
+def _disc(shape, cx, cy, r, label=1, into=None):
+    out = np.zeros(shape, np.int32) if into is None else into
+    cv2.circle(out, (cx, cy), r, label, -1)
+    return out
+
+
+def test_compare_counts_matches_misses_and_false_objects():
+    gt = _disc((200, 200), 50, 50, 20)
+    _disc((200, 200), 150, 150, 20, label=2, into=gt)
+    pred = _disc((200, 200), 52, 50, 20)  # the first, slightly shifted
+    _disc((200, 200), 150, 40, 10, label=2, into=pred)  # a false object; the second reference missed
+    r = compare(gt, pred)
+    assert r["n_ref"] == 2 and r["n_pred"] == 2 and r["count_err"] == 0
+    assert 0.85 < r["mIoU"] < 1.0
+    assert r["AP50"] == 1 / 3  # TP 1 / (TP 1 + FP 1 + FN 1)
+
+
+def test_object_rows_tell_true_from_false_objects():
+    gt = _disc((200, 200), 50, 50, 20)
+    pred = _disc((200, 200), 50, 50, 20)
+    _disc((200, 200), 190, 100, 15, label=2, into=pred)  # false, at the border
+    polygons = [
+        {"exterior": [[30, 30], [70, 30], [70, 70], [30, 70]], "confidence": 0.9, "metrics": {"solidity": 0.99}},
+        {"exterior": [[175, 85], [199, 85], [199, 115], [175, 115]], "confidence": 0.6, "metrics": {"solidity": 0.8}},
+    ]
+    rows = object_rows("m", "img", gt, pred, polygons)
+    assert [r["true"] for r in rows] == [True, False]
+    assert rows[0]["best_iou"] == 1.0 and rows[1]["best_iou"] == 0.0
+    assert [r["touches_border"] for r in rows] == [False, True]
+    assert rows[1]["confidence"] == 0.6 and rows[1]["solidity"] == 0.8
+
+
+def test_evaluate_writes_one_row_per_predicted_object(tmp_path, demo_dir, capsys):
+    out = tmp_path / "objects.csv"
+    masks = demo_dir.parent / "reference_masks"
+    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--objects", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader(out.open()))
+    predicted = sum(int(line.split()[2]) for line in printed.splitlines() if line.startswith("spheroid_"))
+    assert len(rows) == predicted > 0
+    assert all((r["true"] == "True") == (float(r["best_iou"]) >= 0.5) for r in rows)
+    single = [r for r in rows if r["image"] == "spheroid_single.png"]
+    assert len(single) == 1 and float(single[0]["best_iou"]) > 0.9 and float(single[0]["solidity"]) > 0.95
+    assert "== objects of classical" in printed
