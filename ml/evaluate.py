@@ -99,12 +99,12 @@ def object_rows(model: str, name: str, gt: np.ndarray, pred: np.ndarray, polygon
     for k, p in enumerate(polygons):
         best = float(iou[:, k].max()) if iou.shape[0] and k < iou.shape[1] else 0.0
         m = p.get("metrics") or {}
-        xs = [pt[0] for pt in p["exterior"]]
-        ys = [pt[1] for pt in p["exterior"]]
+        box = m.get("bbox")  # [x, y, width, height], measured by ml.metrics
+        touches = bool(box) and (box[0] <= 1 or box[1] <= 1 or box[0] + box[2] >= w - 2 or box[1] + box[3] >= h - 2)
         rows.append({"model": model, "image": name, "object": k + 1, "true": best >= 0.5, "best_iou": round(best, 4),
                      "confidence": p.get("confidence"), "area_px": m.get("area_px"), "solidity": m.get("solidity"),
                      "circularity": m.get("circularity"), "convexity": m.get("convexity"),
-                     "touches_border": min(xs) <= 1 or min(ys) <= 1 or max(xs) >= w - 2 or max(ys) >= h - 2})
+                     "touches_border": touches})
     return rows
 
 

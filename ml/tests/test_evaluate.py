@@ -28,8 +28,10 @@ def test_object_rows_tell_true_from_false_objects():
     pred = _disc((200, 200), 50, 50, 20)
     _disc((200, 200), 190, 100, 15, label=2, into=pred)  # false, at the border
     polygons = [
-        {"exterior": [[30, 30], [70, 30], [70, 70], [30, 70]], "confidence": 0.9, "metrics": {"solidity": 0.99}},
-        {"exterior": [[175, 85], [199, 85], [199, 115], [175, 115]], "confidence": 0.6, "metrics": {"solidity": 0.8}},
+        {"exterior": [[30, 30], [70, 30], [70, 70], [30, 70]], "confidence": 0.9,
+         "metrics": {"solidity": 0.99, "bbox": [30, 30, 40, 40]}},
+        {"exterior": [[175, 85], [199, 85], [199, 115], [175, 115]], "confidence": 0.6,
+         "metrics": {"solidity": 0.8, "bbox": [175, 85, 24, 30]}},
     ]
     rows = object_rows("m", "img", gt, pred, polygons)
     assert [r["true"] for r in rows] == [True, False]
