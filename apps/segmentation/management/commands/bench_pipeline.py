@@ -254,6 +254,7 @@ class Command(BaseCommand):
                 raise CommandError(f"token request failed: {token.status_code} {token.text[:200]}")
             headers = {"Authorization": f"Bearer {token.json()['access']}"}
             received: list[tuple[float, dict]] = []
+            finished: set[str] = set()  # job ids whose end the websocket told
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws/projects/{project_id}/",
                                           additional_headers=headers, origin=base, max_size=2**22) as ws:
                 snapshot = json.loads(await ws.recv())
@@ -262,7 +263,10 @@ class Command(BaseCommand):
 
                 async def listen():
                     async for raw in ws:
-                        received.append((time.time(), json.loads(raw)))
+                        msg = json.loads(raw)
+                        received.append((time.time(), msg))
+                        if msg.get("status") in TERMINAL:
+                            finished.add(msg.get("job_id"))
 
                 listener = asyncio.create_task(listen())
                 try:
@@ -278,7 +282,7 @@ class Command(BaseCommand):
                         for image_id in timed_ids:
                             job_id, started = await self._submit(http, headers, image_id, model)
                             submits[job_id] = started
-                    jobs = await self._wait_jobs(list(submits), timeout, received)
+                    jobs = await self._wait_jobs(list(submits), timeout, finished)
                     await asyncio.sleep(0.5)  # the last messages in flight
                 finally:
                     listener.cancel()
@@ -300,22 +304,21 @@ class Command(BaseCommand):
             raise CommandError(f"batch segment request failed: {resp.status_code} {resp.text[:300]}")
         return [j["id"] for j in resp.json()["jobs"]]
 
-    async def _wait_jobs(self, job_ids, timeout, received=None) -> dict:
-        """Until every job is finished: told by the websocket (``received``), confirmed from the
-        database (read every 5 s otherwise, so the benchmark client takes little CPU from the
-        workers on a small machine)."""
+    async def _wait_jobs(self, job_ids, timeout, finished=None) -> dict:
+        """Until every job is finished: told by the websocket (``finished``: the ids it reported
+        ended), confirmed from the database (read every 5 s otherwise, so the benchmark client
+        takes little CPU from the workers on a small machine)."""
         deadline = time.monotonic() + timeout
         wanted = set(job_ids)
         next_read = last_read = 0.0
         while True:
             now = time.monotonic()
-            heard = {m.get("job_id") for _, m in (received or []) if m.get("status") in TERMINAL}
-            if now >= next_read or (wanted <= heard and now - last_read >= 0.25):
+            if now >= next_read or (finished is not None and wanted <= finished and now - last_read >= 0.25):
                 last_read = now
                 jobs = await asyncio.to_thread(self._jobs, job_ids)
                 if all(str(j.status) in TERMINAL for j in jobs.values()) and len(jobs) == len(job_ids):
                     return jobs
-                next_read = time.monotonic() + (1.0 if received is None else 5.0)
+                next_read = time.monotonic() + (1.0 if finished is None else 5.0)
                 if time.monotonic() > deadline:
                     pending = sum(1 for j in jobs.values() if str(j.status) not in TERMINAL)
                     raise CommandError(f"{pending} job(s) still unfinished after {timeout:.0f} s")
