@@ -107,16 +107,50 @@ def append(
     connection = connections[using]
     # No savepoint: a record that cannot be written fails the whole change anyway.
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_head_sql(connection))  # PostgreSQL: takes the chain lock first
-        head = cursor.fetchone()
+        head = _known_head(connection)
+        if head is None:
+            cursor.execute(_head_sql(connection))  # PostgreSQL: takes the chain lock first
+            head = cursor.fetchone()
         values["sequence"], values["prev_hash"] = (head[0] + 1, head[1]) if head else (1, chain.GENESIS_HASH)
         values["hash"] = chain.compute_hash(values)
         # A plain INSERT (no ORM save path): this runs for every audited change.
         cursor.execute(_insert_sql(connection), [f.get_db_prep_save(values[f.attname], connection) for f in _FIELDS])
+        _remember_head(connection, using, values["sequence"], values["hash"])
     record = AuditRecord(**values)
     record._state.adding = False
     record._state.db = using
     return record
+
+
+def _known_head(connection) -> tuple[int, str] | None:
+    """The head this transaction wrote last, while it still holds the chain lock.
+
+    Several records in one transaction (a job's start, its result) then read the head once.
+    The marker is an on-commit callback: Django drops it when the transaction commits or rolls
+    back, and when the savepoint it was registered in rolls back (with the record written
+    there), so a head that is no longer this transaction's is never reused.
+    """
+    known = getattr(connection, "_audit_head", None)
+    if known is None:
+        return None
+    marker, head = known
+    if connection.in_atomic_block and any(entry[1] is marker for entry in connection.run_on_commit):
+        return head
+    connection._audit_head = None
+    return None
+
+
+def _remember_head(connection, using: str, sequence: int, hash_: str) -> None:
+    def marker() -> None:
+        connection._audit_head = None
+
+    transaction.on_commit(marker, using=using)
+    connection._audit_head = (marker, (sequence, hash_))
+
+
+def forget_head(using: str | None = None) -> None:
+    """Read the head from the table at the next append (after a write outside :func:`append`)."""
+    connections[using or _db()]._audit_head = None
 
 
 _FIELDS = AuditRecord._meta.concrete_fields
@@ -296,6 +330,7 @@ def archive(*, before: dt.datetime, out: Path | str, using: str | None = None) -
         os.replace(tmp, out)
         with gate_open_in(using):
             rows._archive_delete()
+        forget_head(using)  # the head is whatever the table holds now
         checkpoint = append(
             event_type=CHECKPOINT_EVENT,
             actor=SYSTEM_ACTOR,

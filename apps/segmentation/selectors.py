@@ -157,3 +157,8 @@ def model_info(row: SegmentationModel) -> ModelInfo:
 
 def usable_models() -> list[SegmentationModel]:
     return list(SegmentationModel.objects.filter(enabled=True, available=True))
+
+
+def available_models() -> list[SegmentationModel]:
+    """Models the engine offers, enabled or not."""
+    return list(SegmentationModel.objects.filter(available=True))

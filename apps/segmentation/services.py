@@ -71,8 +71,10 @@ def sync_models(*, force: bool = False) -> list[SegmentationModel]:
     """
     global _synced
     with _sync_lock:
-        if _synced and not force and SegmentationModel.objects.filter(available=True).exists():
-            return selectors.usable_models()
+        if _synced and not force:
+            available = selectors.available_models()  # empty: the table was emptied, sync again
+            if available:
+                return [m for m in available if m.enabled]
         cards = engine_adapter.get_engine().list_models()
         try:
             _upsert_cards(cards)

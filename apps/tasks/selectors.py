@@ -32,15 +32,20 @@ def claim_order() -> list:
     return [F("priority").desc(), F("queued_at").asc(), F("id").asc()]
 
 
+def _claimed_before(priority, queued_at, job_id) -> Q:
+    """Jobs that ``claim_order`` puts before a job with these values (or outer references)."""
+    return (
+        Q(priority__gt=priority)
+        | Q(priority=priority, queued_at__lt=queued_at)
+        | Q(priority=priority, queued_at=queued_at, id__lt=job_id)
+    )
+
+
 def _ahead_subquery() -> Subquery:
     """Number of queued jobs of the same queue that will be claimed before the outer job."""
     ahead = (
         Job.objects.filter(status=JobStatus.QUEUED.value, queue=OuterRef("queue"))
-        .filter(
-            Q(priority__gt=OuterRef("priority"))
-            | Q(priority=OuterRef("priority"), queued_at__lt=OuterRef("queued_at"))
-            | Q(priority=OuterRef("priority"), queued_at=OuterRef("queued_at"), id__lt=OuterRef("id"))
-        )
+        .filter(_claimed_before(OuterRef("priority"), OuterRef("queued_at"), OuterRef("id")))
         .order_by()
         .annotate(n=Func(F("id"), function="COUNT"))
         .values("n")
@@ -51,6 +56,17 @@ def _ahead_subquery() -> Subquery:
 def with_positions(qs: QuerySet[Job]) -> QuerySet[Job]:
     """Annotate ``ahead`` (one correlated subquery, so a batch costs one query)."""
     return qs.annotate(ahead=_ahead_subquery())
+
+
+def new_job_standing(job: Job) -> tuple[int, bool]:
+    """For a just-queued job: how many queued jobs of its queue are claimed before it, and
+    whether it overtakes any (a lower-priority job is queued). One query."""
+    queued = Job.objects.filter(queue=job.queue, status=JobStatus.QUEUED.value)
+    counts = queued.aggregate(
+        ahead=Count("id", filter=_claimed_before(job.priority, job.queued_at, job.id)),
+        behind=Count("id", filter=Q(priority__lt=job.priority)),
+    )
+    return counts["ahead"], counts["behind"] > 0
 
 
 def to_info(job: Job) -> JobInfo:

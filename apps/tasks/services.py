@@ -134,13 +134,14 @@ def _publish(event_cls: type[events.Event], job: Job, actor_id: Any = None, **ex
     )
 
 
-def _notify_on_commit(job: Job) -> None:
-    """Push the job's new state (this row, as written in this transaction) to its project's
-    websocket group once committed. Only a queued job is read again, for its queue position."""
+def _notify_on_commit(job: Job, info: JobInfo | None = None) -> None:
+    """Push the job's new state (this row, as written in this transaction, or ``info`` when the
+    caller has it) to its project's websocket group once committed. A queued job without
+    ``info`` is read again, for its queue position."""
     if job.project_id is None:
         return
     job_id = job.id
-    known = None if job.status == JobStatus.QUEUED.value else selectors.to_info(job)
+    known = info or (None if job.status == JobStatus.QUEUED.value else selectors.to_info(job))
 
     def send() -> None:
         from apps.tasks.realtime import broadcast
@@ -261,17 +262,20 @@ def submit_job(
         if existing is None:
             raise
         return selectors.to_info(existing), False
-    dispatch_on_commit(job)
-    _notify_on_commit(job)
     # Queued behind the others, the new job moves nobody (its own position is in its message);
     # one that overtakes queued jobs tells them their new positions.
-    if Job.objects.filter(queue=job.queue, status=JobStatus.QUEUED.value, priority__lt=priority).exists():
+    job.ahead, overtakes = selectors.new_job_standing(job)
+    info = selectors.to_info(job)
+    dispatch_on_commit(job)
+    _notify_on_commit(job, info)
+    if overtakes:
         notify_positions_on_commit(job.queue)
-    return selectors.to_info(job), True
+    return info, True
 
 
 def _active_by_dedupe_key(key: str) -> Job | None:
-    return selectors.with_positions(Job.objects.filter(dedupe_key=key, status__in=ACTIVE)).first()
+    # No position annotation: to_info reads it only when the job found is still queued.
+    return Job.objects.filter(dedupe_key=key, status__in=ACTIVE).first()
 
 
 def dispatch_on_commit(job: Job, *, delay_seconds: float | None = None) -> None:

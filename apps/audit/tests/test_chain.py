@@ -95,6 +95,41 @@ def test_a_record_rolls_back_with_its_change(publish, make_user):
     assert AuditRecord.objects.count() == before
 
 
+@pytest.mark.django_db(transaction=True)
+def test_records_of_one_transaction_read_the_head_once():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def head_reads(ctx):
+        head_sql = services._head_sql(connection)
+        return sum(q["sql"] == head_sql for q in ctx.captured_queries)
+
+    services.append(event_type="test.zero.v1")  # committed: a head to continue from
+    with CaptureQueriesContext(connection) as one_transaction, transaction.atomic():
+        first = services.append(event_type="test.first.v1")
+        second = services.append(event_type="test.second.v1")
+    with CaptureQueriesContext(connection) as next_transaction:
+        third = services.append(event_type="test.third.v1")
+    assert head_reads(one_transaction) == 1  # the second record knew the head it wrote itself
+    assert head_reads(next_transaction) == 1  # a new transaction reads it (and takes the lock) again
+    assert [(r.sequence, r.prev_hash) for r in (second, third)] == [
+        (first.sequence + 1, first.hash), (first.sequence + 2, second.hash)]
+    for record in AuditRecord.objects.all():
+        assert chain.compute_hash(chain.record_fields(record)) == record.hash
+
+
+def test_a_head_rolled_back_with_its_savepoint_is_not_reused(publish):
+    kept = publish()
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint
+            publish()
+            raise RuntimeError("the inner change fails")
+        after = services.append(event_type="test.after.v1")
+    assert (after.sequence, after.prev_hash) == (kept.sequence + 1, kept.hash)
+    records = list(AuditRecord.objects.order_by("sequence"))
+    assert all(b.prev_hash == a.hash and b.sequence == a.sequence + 1 for a, b in zip(records, records[1:], strict=False))
+
+
 def test_a_change_whose_record_cannot_be_written_does_not_happen(monkeypatch, sample_event, make_user):
     def broken(**kwargs):
         raise RuntimeError("audit store down")

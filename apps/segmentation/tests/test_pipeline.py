@@ -146,11 +146,12 @@ def test_job_cancelled_while_queued_never_runs(world):
 def test_one_job_costs_a_bounded_number_of_statements(world):
     """The worker side of one job (claim -> result stored), counted on this thread's connection:
     the per-job database cost behind docs/benchmarks.md (Pipeline). 40 statements before the
-    savings, 33, now 26: no savepoint around a nested status change, websocket messages built
-    from the row just written, no duplicate 'loading' write, one cancellation check per stage
-    boundary (none where a stage write follows), status changes as UPDATE ... RETURNING, the
-    run's start event in the claim transaction, the image row read once; on PostgreSQL only the
-    result transaction waits for the WAL flush."""
+    savings, then 33, 26, now 24: no savepoint around a nested status change, websocket messages
+    built from the row just written, no duplicate 'loading' write, one cancellation check per
+    stage boundary (none where a stage write follows), status changes as UPDATE ... RETURNING,
+    the run's start event in the claim transaction, the image row read once, the audit chain's
+    head read once per transaction; on PostgreSQL only the result transaction waits for the
+    WAL flush."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -170,6 +171,7 @@ def test_one_job_costs_a_bounded_number_of_statements(world):
     assert not [s for s in sql if s.startswith("SAVEPOINT")][1:]  # only the result insert's
     audit = [s for s in sql if s.startswith('INSERT INTO "audit_auditrecord"')]
     assert len(audit) == 4  # job started, run started, run succeeded, job succeeded
+    assert len([s for s in sql if "audit_chain_head" in s or "ORDER BY sequence DESC" in s]) == 2  # one per transaction
     if connection.vendor == "postgresql":
         # The worker session commits asynchronously, the result transaction synchronously.
         assert sql[0] == "SET synchronous_commit TO off"
@@ -184,7 +186,7 @@ def test_one_job_costs_a_bounded_number_of_statements(world):
         with CaptureQueriesContext(connection) as second:
             run_job.fn(str(again.id), "jobs")
         assert "SET synchronous_commit TO off" not in [q["sql"] for q in second.captured_queries]
-    assert len(sql) <= 26, "\n".join(sql)
+    assert len(sql) <= 24, "\n".join(sql)
 
 
 class _FakeHandle:

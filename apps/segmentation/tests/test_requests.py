@@ -128,3 +128,24 @@ def test_states_take_a_constant_number_of_queries(world, client_for, django_asse
     with django_assert_max_num_queries(2):
         latest = api.get_latest_results(image_ids=ids)
     assert list(latest) == [world.image_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_costs_a_bounded_number_of_statements(world, client_for):
+    """One POST .../segment/ (the per-image cost behind docs/benchmarks.md, Pipeline): before
+    the savings 20 statements on PostgreSQL, now 16: the model registry read once, no queue
+    position annotation on the duplicate lookup, the new job's position and whether it
+    overtakes anyone in one query (reused by its websocket message), the audit head read once
+    for the request's two records."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    editor = client_for(world.editor)
+    editor.post(f"/api/v1/images/{world.image_ids[1]}/segment/", {"model": "classical"}, format="json")  # one queued ahead
+    with CaptureQueriesContext(connection) as queries:
+        resp = editor.post(f"/api/v1/images/{world.image_id}/segment/", {"model": "classical"}, format="json")
+    assert resp.status_code == 202 and resp.json()["queue_position"] == 2
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len([s for s in sql if "audit_chain_head" in s or "ORDER BY sequence DESC" in s]) == 1
+    assert len([s for s in sql if s.startswith('INSERT INTO "audit_auditrecord"')]) == 2  # job queued, run requested
+    assert len(sql) <= 16, "\n".join(sql)
