@@ -132,11 +132,12 @@ def test_states_take_a_constant_number_of_queries(world, client_for, django_asse
 
 @pytest.mark.django_db(transaction=True)
 def test_a_submission_costs_a_bounded_number_of_statements(world, client_for):
-    """One POST .../segment/ (the per-image cost behind docs/benchmarks.md, Pipeline): before
-    the savings 20 statements on PostgreSQL, now 16: the model registry read once, no queue
-    position annotation on the duplicate lookup, the new job's position and whether it
-    overtakes anyone in one query (reused by its websocket message), the audit head read once
-    for the request's two records."""
+    """One POST .../segment/ (the per-image cost behind docs/benchmarks.md, Pipeline): 19
+    statements before the savings (20 with a Bearer token's user read), now 14: the service
+    reads the image and its access in one query (the view's permission-first check is the
+    other), the model registry is read once, the duplicate lookup has no queue-position
+    annotation, the new job's position and whether it overtakes anyone come from one query
+    (reused by its websocket message), the audit head is read once for the two records."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -148,4 +149,4 @@ def test_a_submission_costs_a_bounded_number_of_statements(world, client_for):
     sql = [q["sql"] for q in queries.captured_queries]
     assert len([s for s in sql if "audit_chain_head" in s or "ORDER BY sequence DESC" in s]) == 1
     assert len([s for s in sql if s.startswith('INSERT INTO "audit_auditrecord"')]) == 2  # job queued, run requested
-    assert len(sql) <= 16, "\n".join(sql)
+    assert len(sql) <= 14, "\n".join(sql)
