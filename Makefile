@@ -62,7 +62,7 @@ bench-api: $(STAMP)
 	$(BIN)/python manage.py bench_api
 
 bench-pipeline: $(STAMP)
-	$(BIN)/python manage.py bench_pipeline
+	$(BIN)/python manage.py bench_pipeline --rounds 5
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -122,12 +122,17 @@ class Command(BaseCommand):
         parser.add_argument("--batch", action="store_true",
                             help="submit all images with one POST /api/v1/projects/{id}/segment/ (default: one "
                                  "POST /api/v1/images/{id}/segment/ per image)")
+        parser.add_argument("--rounds", type=int, default=1,
+                            help="pipeline runs, each between two runs of the engine alone; with more than "
+                                 "one, the medians over the rounds are printed at the end")
         parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the jobs")
         parser.add_argument("--keep", action="store_true", help="keep the bench project and its results")
 
     # ------------------------------------------------------------------ orchestration
 
-    def handle(self, *args, images, model, workers, threads, bench_threads, batch, timeout, keep, **options):
+    def handle(self, *args, images, model, workers, threads, bench_threads, batch, rounds, timeout, keep, **options):
+        if rounds < 1:
+            raise CommandError("--rounds must be at least 1")
         self._check_mode()
         self.load_before = os.getloadavg()
         call_command("migrate", verbosity=0, interactive=False)
@@ -136,7 +141,6 @@ class Command(BaseCommand):
                           f"{images} images; {workers} worker process(es) x {threads} thread(s)")
         user, _ = accounts_api.ensure_user(email=BENCH_EMAIL, password=BENCH_PASSWORD, name="Pipeline benchmark")
         project = images_api.create_project(actor_id=user.id, name=f"bench-pipeline {dt.datetime.now():%Y-%m-%d %H:%M}")
-        procs: list[subprocess.Popen] = []
         logdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
         try:
             files = variants(images + workers)
@@ -149,13 +153,35 @@ class Command(BaseCommand):
                 raise CommandError(f"upload refused: {bad[:3]}")
             image_ids = [r.image.id for r in uploaded]
             warm_ids, timed_ids = image_ids[:workers], image_ids[workers:]
-            # The engine alone runs before and after the pipeline (the mean is compared), so a
-            # change of the machine's load during the run biases the comparison less.
+            # The engine alone runs before and after each pipeline run (the mean is compared), so
+            # a change of the machine's load during the run biases the comparison less.
             engine_args = ([b for _, b in files[workers:]], [b for _, b in files[:workers]], model_info.name,
                            workers, threads)
             ml_bench_args = (*engine_args[:3], 1, bench_threads)
-            engine_before, _ = self._engine_alone(*engine_args)
-            ml_bench_before, _ = self._engine_alone(*ml_bench_args)
+            engine_walls = [self._engine_alone(*engine_args)[0]]
+            ml_bench_walls = [self._engine_alone(*ml_bench_args)[0]]
+            summaries = []
+            for n in range(rounds):
+                self.load_before = os.getloadavg()
+                report = self._pipeline_run(project.id, model_info.name, warm_ids, timed_ids, timeout, batch,
+                                            workers, threads, logdir)
+                engine_walls.append(self._engine_alone(*engine_args)[0])
+                ml_bench_walls.append(self._engine_alone(*ml_bench_args)[0])
+                if rounds > 1:
+                    self.stdout.write(f"\nround {n + 1} of {rounds}")
+                summaries.append(self._print(report, engine_walls[-2:], ml_bench_walls[-2:], bench_threads,
+                                             images, workers, threads, model_info, batch))
+            if rounds > 1:
+                self._print_medians(summaries)
+        finally:
+            if not keep:
+                images_api.delete_project(actor_id=user.id, project_id=project.id)
+
+    def _pipeline_run(self, project_id, model, warm_ids, timed_ids, timeout, batch, workers, threads, logdir) -> dict:
+        """One pipeline run: daphne and the workers started afresh (the model loads in the warm-up
+        jobs), the images submitted through REST, the jobs' end heard on the websocket."""
+        procs: list[subprocess.Popen] = []
+        try:
             port = free_port()
             env = self._child_env(threads)
             procs.append(self._start([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
@@ -163,19 +189,39 @@ class Command(BaseCommand):
             procs.append(self._start([sys.executable, "manage.py", "rundramatiq", "--processes", str(workers),
                                       "--threads", str(threads)], env, logdir / "workers.log"))
             self._wait_http(port, procs, logdir)
-            report = asyncio.run(self._drive(port, project.id, model_info.name, warm_ids, timed_ids, timeout, batch))
+            return asyncio.run(self._drive(port, project_id, model, warm_ids, timed_ids, timeout, batch))
         except BaseException:
             for log in sorted(logdir.glob("*.log")):
                 self.stderr.write(f"--- {log.name} (tail)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
             raise
         finally:
             self._stop(procs)
-        engine_after, _ = self._engine_alone(*engine_args)
-        ml_bench_after, _ = self._engine_alone(*ml_bench_args)
-        self._print(report, (engine_before, engine_after), (ml_bench_before, ml_bench_after), bench_threads,
-                    images, workers, threads, model_info, batch)
-        if not keep:
-            images_api.delete_project(actor_id=user.id, project_id=project.id)
+
+    def _print_medians(self, summaries: list[dict]) -> None:
+        keys = ("overhead_vs_ml_bench_pct", "overhead_pct", "per_job_vs_engine_in_job_pct", "images_per_min",
+                "submit_to_first_event_p95_ms", "progress_latency_p95_ms")
+        medians = {}
+        for key in keys:
+            values = [s[key] for s in summaries if s.get(key) is not None]
+            medians[key] = round(statistics.median(values), 1) if values else None
+            medians[key + "_range"] = [min(values), max(values)] if values else None
+
+        def fmt(key: str) -> str:
+            if medians[key] is None:
+                return "n/a"
+            return f"median {medians[key]:+.1f} % (rounds: {', '.join(f'{s[key]:+.1f}' for s in summaries)})"
+
+        self.stdout.write("\n".join([
+            "",
+            f"Medians over {len(summaries)} rounds:",
+            f"  overhead vs python -m ml.bench:                        {fmt('overhead_vs_ml_bench_pct')}",
+            f"  overhead vs engine alone in the workers' configuration: {fmt('overhead_pct')}",
+            f"  pipeline time per job against the engine inside it:    {fmt('per_job_vs_engine_in_job_pct')}",
+            f"  images per minute: median {medians['images_per_min']}",
+            f"  submit -> first websocket event p95: median {medians['submit_to_first_event_p95_ms']} ms; "
+            f"progress-event latency p95: median {medians['progress_latency_p95_ms']} ms",
+        ]))
+        self.stdout.write("JSON-MEDIANS " + json.dumps({"rounds": len(summaries), **medians}))
 
     def _check_mode(self) -> None:
         missing = []
@@ -348,7 +394,7 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------ report
 
     def _print(self, report, engine_walls, ml_bench_walls, bench_threads, images, workers, threads, model,
-               batch) -> None:
+               batch) -> dict:
         engine_wall = statistics.fmean(engine_walls)
         ml_bench_wall = statistics.fmean(ml_bench_walls)
         jobs, submits, received, t0 = report["jobs"], report["submits"], report["received"], report["t0"]
@@ -437,3 +483,4 @@ class Command(BaseCommand):
             "load_1min_start": round(load[0], 2), "load_1min_end": round(load[1], 2), "cpus": load[2],
         }
         self.stdout.write("JSON " + json.dumps(summary))
+        return summary
