@@ -22,7 +22,7 @@ import numpy as np
 
 from ml import classical as _classical
 from ml.io import normalize
-from ml.metrics import measure, measure_polygons
+from ml.metrics import measure, measure_polygons, touches_border
 from ml.postprocess import instances
 from ml.refine import band_for_scale, refine_mask
 
@@ -61,6 +61,7 @@ class ModelCard:
     channels: tuple | None = None
     training: dict = field(default_factory=dict)
     min_confidence: float | None = None  # objects below it (at threshold 0.5) are not reported
+    border_min_solidity: float | None = None  # objects touching the border below it are not reported
     weights_dir: str | None = None  # folder of ``weights`` when it is not WEIGHTS_DIR (``use_card``)
 
 
@@ -99,7 +100,8 @@ def _unet_card(d: dict, weights_dir: str | None = None) -> ModelCard:
         weights=d.get("weights"), working_size=d.get("input", {}).get("working_long_side_px", 320),
         channels=tuple(d.get("architecture", {}).get("channels", ())) or None,
         training=d.get("training", {}),
-        min_confidence=d.get("postprocess", {}).get("min_confidence"), weights_dir=weights_dir)
+        min_confidence=d.get("postprocess", {}).get("min_confidence"),
+        border_min_solidity=d.get("postprocess", {}).get("border_min_solidity"), weights_dir=weights_dir)
 
 
 def _read_cards() -> dict[str, ModelCard]:
@@ -128,10 +130,11 @@ def _read_cards() -> dict[str, ModelCard]:
         return _cards
 
 
-def use_card(path: str | os.PathLike, *, min_confidence: float | None = None) -> ModelCard:
+def use_card(path: str | os.PathLike, *, min_confidence: float | None = None,
+             border_min_solidity: float | None = None) -> ModelCard:
     """Serve the U-Net card at ``path`` (weights beside it) under its name in this process,
     replacing a shipped model of that name (evaluating a scratch training run). ``min_confidence``
-    overrides the card's floor (None keeps it)."""
+    and ``border_min_solidity`` override the card's floors (None keeps them, 0 turns one off)."""
     p = Path(path)
     try:
         d = json.loads(p.read_text())
@@ -141,7 +144,9 @@ def use_card(path: str | os.PathLike, *, min_confidence: float | None = None) ->
         raise ModelLoadError(f"{p} is not a U-Net model card.")
     card = _unet_card(d, str(p.resolve().parent))
     if min_confidence is not None:
-        card = replace(card, min_confidence=min_confidence)
+        card = replace(card, min_confidence=min_confidence or None)
+    if border_min_solidity is not None:
+        card = replace(card, border_min_solidity=border_min_solidity or None)
     cards = _read_cards()
     with _model_lock:
         cards[card.name] = card
@@ -369,11 +374,21 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     for p in polys:
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
+    if card.border_min_solidity is not None:
+        polys = [p for p in polys if not _irregular_at_border(p["metrics"], card.border_min_solidity, w, h)]
     timings["metrics"] = time.perf_counter() - t
     report("post-processing", 1.0)
     timings["total"] = time.perf_counter() - t_all
     return SegmentationResult(width=w, height=h, model_name=card.name, model_version=card.version,
                               polygons=polys, timings={k: round(v, 5) for k, v in timings.items()})
+
+
+def _irregular_at_border(metrics: dict, min_solidity: float, width: int, height: int) -> bool:
+    """An object cut by the image border whose outline is irregular (solidity below the card's
+    floor): on the synthetic validation images mostly dark vignetted corners and cell clumps;
+    a spheroid cut by the border keeps a convex outline (and its size is not measurable anyway)."""
+    solidity = metrics.get("solidity")
+    return solidity is not None and solidity < min_solidity and touches_border(metrics.get("bbox"), width, height)
 
 
 # --------------------------------------------------------------------------- fine-tuning

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ml.metrics import touches_border
+
 IMAGE_EXT = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
@@ -99,8 +101,7 @@ def object_rows(model: str, name: str, gt: np.ndarray, pred: np.ndarray, polygon
     for k, p in enumerate(polygons):
         best = float(iou[:, k].max()) if iou.shape[0] and k < iou.shape[1] else 0.0
         m = p.get("metrics") or {}
-        box = m.get("bbox")  # [x, y, width, height], measured by ml.metrics
-        touches = bool(box) and (box[0] <= 1 or box[1] <= 1 or box[0] + box[2] >= w - 2 or box[1] + box[3] >= h - 2)
+        touches = touches_border(m.get("bbox"), w, h)
         rows.append({"model": model, "image": name, "object": k + 1, "true": best >= 0.5, "best_iou": round(best, 4),
                      "confidence": p.get("confidence"), "area_px": m.get("area_px"), "solidity": m.get("solidity"),
                      "circularity": m.get("circularity"), "convexity": m.get("convexity"),

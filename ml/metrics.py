@@ -194,6 +194,14 @@ def _with_um(out: dict, pixel_size_um: float | None) -> dict:
     return out
 
 
+def touches_border(bbox, width: int, height: int) -> bool:
+    """Whether a measured ``bbox`` ([x, y, width, height]) reaches the image border (1 px)."""
+    if not bbox:
+        return False
+    x, y, w, h = bbox
+    return x <= 1 or y <= 1 or x + w >= width - 2 or y + h >= height - 2
+
+
 def measure_polygons(polygons: Sequence[dict], pixel_size_um: float | None = None) -> list[dict]:
     """Metrics for each ``{"exterior", "holes"}`` polygon (same implementation as the engine)."""
     return [measure(p["exterior"], p.get("holes") or (), pixel_size_um=pixel_size_um) for p in polygons]

@@ -88,6 +88,51 @@ def test_sha_mismatch_refused(tmp_path, monkeypatch):
         engine.segment(np.zeros((64, 64), np.uint8))
 
 
+def _dark_shapes(size=400):
+    """Light field with three dark objects: an irregular star cut by the left border, a disc cut
+    by the right border, and a star inside the image."""
+    import cv2
+
+    img = np.full((size, size), 220, np.uint8)
+
+    def star(cx, cy, r_out, r_in, n=6):
+        a = np.linspace(0, 2 * np.pi, 2 * n, endpoint=False)
+        r = np.where(np.arange(2 * n) % 2 == 0, r_out, r_in)
+        return np.stack([cx + r * np.cos(a), cy + r * np.sin(a)], 1).astype(np.int32)
+
+    cv2.fillPoly(img, [star(20, 90, 70, 30)], 40)
+    cv2.circle(img, (size - 20, 300), 60, 40, -1)
+    cv2.fillPoly(img, [star(200, 200, 70, 30)], 40)
+    return img
+
+
+def test_border_floor_drops_only_irregular_objects_cut_by_the_border(monkeypatch):
+    import dataclasses
+
+    from ml.metrics import touches_border
+
+    img = _dark_shapes()
+    cards = engine._read_cards()
+    monkeypatch.setitem(cards, "classical", dataclasses.replace(cards["classical"], border_min_solidity=None))
+    base = engine.segment(img, model="classical").polygons
+    assert len(base) == 3
+    shapes = {(touches_border(p["metrics"]["bbox"], 400, 400), p["metrics"]["solidity"] < 0.88) for p in base}
+    assert shapes == {(True, True), (True, False), (False, True)}  # star at the border, disc, star inside
+    monkeypatch.setitem(cards, "classical", dataclasses.replace(cards["classical"], border_min_solidity=0.88))
+    kept = engine.segment(img, model="classical").polygons
+    assert {(touches_border(p["metrics"]["bbox"], 400, 400), p["metrics"]["solidity"] < 0.88) for p in kept} == {
+        (True, False), (False, True)}
+    assert cards[engine.DEFAULT_MODEL].border_min_solidity is not None  # the shipped card sets one
+
+
+def test_touches_border_reads_the_measured_bbox():
+    from ml.metrics import touches_border
+
+    assert touches_border([0, 50, 10, 10], 100, 100) and touches_border([50, 90, 10, 9], 100, 100)
+    assert not touches_border([2, 2, 95, 95], 100, 100)
+    assert not touches_border(None, 100, 100)
+
+
 def test_unknown_model():
     with pytest.raises(engine.ModelLoadError):
         engine.get_model_card("nope")

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -28,8 +29,13 @@ def test_train_writes_full_card_and_use_card_serves_it(tmp_path, fresh_registry)
     floor = card["postprocess"]["min_confidence"]
     assert floor in [float(f) for f in train.FLOOR_CANDIDATES]
 
+    border = card["postprocess"]["border_min_solidity"]
+    assert border is None or border in [float(f) for f in train.BORDER_FLOOR_CANDIDATES]
+    assert "touching the image border" in card["postprocess"]["border_chosen_on"]
+
     served = engine.use_card(tmp_path / "spheroseg-unet.json")
     assert served.version == "0.0.1-test" and served.min_confidence == floor
+    assert served.border_min_solidity == border
     res = engine.segment(np.full((64, 64), 200, np.uint8))
     assert res.model_version == "0.0.1-test"
     # the shipped card is untouched
@@ -53,3 +59,23 @@ def test_choose_floor_counts_and_never_lowers_ap50(fresh_registry):
     assert 0 <= out["true_below"] <= out["true"] and 0 <= out["false_below"] <= out["false"]
     assert out["ap50_with"] >= out["ap50_without"]
     assert out["true"] + out["false"] > 0
+
+
+def test_choose_border_floor_counts_and_never_lowers_ap50(fresh_registry):
+    pairs = train.floor_pairs(2, seed=0, size=400)
+    out = train.choose_border_floor("classical", pairs)
+    assert out["images"] == 2
+    assert out["border_min_solidity"] == 0.0 or out["border_min_solidity"] in [float(f) for f in train.BORDER_FLOOR_CANDIDATES]
+    assert 0 <= out["true_below"] <= out["border_true"] and 0 <= out["false_below"] <= out["border_false"]
+    assert out["ap50_with"] >= out["ap50_without"]
+
+
+def test_border_floor_only_writes_the_floor_into_a_card(tmp_path, fresh_registry):
+    shutil.copy(engine.WEIGHTS_DIR / "spheroseg-unet.json", tmp_path / "spheroseg-unet.json")
+    card = json.loads((tmp_path / "spheroseg-unet.json").read_text())
+    shutil.copy(engine.WEIGHTS_DIR / card["weights"], tmp_path / card["weights"])
+    train.main(["--border-floor-only", str(tmp_path / "spheroseg-unet.json"), "--floor-images", "2"])
+    written = json.loads((tmp_path / "spheroseg-unet.json").read_text())
+    assert "2 synthetic 1000x1000 validation images" in written["postprocess"]["border_chosen_on"]
+    assert written["postprocess"]["min_confidence"] == card["postprocess"]["min_confidence"]  # kept
+    assert written["sha256"] == card["sha256"] and written["training"]["border_floor_s"] >= 0
