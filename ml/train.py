@@ -210,81 +210,85 @@ def floor_pairs(n: int, seed: int, size: int = 1000):
     return out
 
 
-def choose_floor(model_name: str, pairs) -> dict:
-    """Confidence floor for ``model_name`` (served without one) that maximises mean AP50 on
-    ``pairs``; ties go to the lowest floor. Each predicted object is true when it matches a
-    reference object at IoU >= 0.5 (such matches are one-to-one), so dropping objects below a
-    floor changes TP/FP/FN exactly. Returns the floor and the counts behind it."""
+def _object_table(model_name: str, pairs) -> list[dict]:
+    """Per image, the served model's objects: whether each is true (matches a reference object
+    at IoU >= 0.5; such matches are one-to-one, so dropping an object changes TP/FP/FN exactly),
+    its confidence and solidity, whether it touches the border; and the number of references."""
     from ml.engine import segment
     from ml.evaluate import iou_matrix
     from ml.geometry import rasterize
+    from ml.metrics import touches_border
 
-    rows = []  # per image: (confidences of true objects, of false ones, number of references)
+    rows = []
     for img, lab in pairs:
         res = segment(img, model=model_name)
         pred = rasterize(res.polygons, res.height, res.width)
         iou = iou_matrix(lab.astype(np.int32), pred.astype(np.int32))
-        conf = np.array([p["confidence"] for p in res.polygons], np.float64)
-        true = iou.max(0) >= 0.5 if iou.size else np.zeros(len(conf), bool)
-        rows.append((conf[true], conf[~true], int(lab.max())))
+        metrics = [p["metrics"] for p in res.polygons]
+        rows.append({
+            "true": iou.max(0) >= 0.5 if iou.size else np.zeros(len(metrics), bool),
+            "confidence": np.array([p["confidence"] for p in res.polygons], np.float64),
+            "solidity": np.array([m.get("solidity") or 1.0 for m in metrics], np.float64),
+            "border": np.array([touches_border(m.get("bbox"), res.width, res.height) for m in metrics], bool),
+            "refs": int(lab.max()),
+        })
+    return rows
 
-    def ap50(f):
-        vals = []
-        for t, fa, n in rows:
-            tp, fp = int((t >= f).sum()), int((fa >= f).sum())
-            d = tp + fp + (n - tp)
-            vals.append(tp / d if d else 1.0)
-        return float(np.mean(vals))
 
-    scores = [ap50(f) for f in FLOOR_CANDIDATES]
+def _dropped(row: dict, key: str, floor: float, border_only: bool) -> np.ndarray:
+    below = row[key] < floor
+    return below & row["border"] if border_only else below
+
+
+def _mean_ap50(rows: list[dict], key: str, floor: float, border_only: bool = False) -> float:
+    vals = []
+    for r in rows:
+        kept = ~_dropped(r, key, floor, border_only)
+        tp, fp = int((r["true"] & kept).sum()), int((~r["true"] & kept).sum())
+        d = tp + fp + (r["refs"] - tp)
+        vals.append(tp / d if d else 1.0)
+    return float(np.mean(vals))
+
+
+def _floor_counts(rows: list[dict], key: str, floor: float, border_only: bool = False) -> dict:
+    """True and false objects the floor considers, and how many of each it drops."""
+    out = dict.fromkeys(("true", "false", "true_below", "false_below"), 0)
+    for r in rows:
+        considered = r["border"] if border_only else np.ones_like(r["true"])
+        dropped = _dropped(r, key, floor, border_only)
+        out["true"] += int((r["true"] & considered).sum())
+        out["false"] += int((~r["true"] & considered).sum())
+        out["true_below"] += int((r["true"] & dropped).sum())
+        out["false_below"] += int((~r["true"] & dropped).sum())
+    return out
+
+
+def choose_floor(model_name: str, pairs) -> dict:
+    """Confidence floor for ``model_name`` (served without one) that maximises mean AP50 on
+    ``pairs``; ties go to the lowest floor. Returns the floor and the counts behind it."""
+    rows = _object_table(model_name, pairs)
+    scores = [_mean_ap50(rows, "confidence", f) for f in FLOOR_CANDIDATES]
     best = int(np.argmax(scores))  # first maximum = lowest floor
     f = float(FLOOR_CANDIDATES[best])
-    n_true = sum(len(t) for t, _, _ in rows)
-    n_false = sum(len(fa) for _, fa, _ in rows)
-    return {"min_confidence": f, "images": len(rows), "true": n_true, "false": n_false,
-            "true_below": sum(int((t < f).sum()) for t, _, _ in rows),
-            "false_below": sum(int((fa < f).sum()) for _, fa, _ in rows),
-            "ap50_without": round(ap50(0.0), 4), "ap50_with": round(scores[best], 4)}
+    return {"min_confidence": f, "images": len(rows), **_floor_counts(rows, "confidence", f),
+            "ap50_without": round(_mean_ap50(rows, "confidence", 0.0), 4), "ap50_with": round(scores[best], 4)}
 
 
 def choose_border_floor(model_name: str, pairs) -> dict:
     """Solidity floor for objects touching the image border (``postprocess.border_min_solidity``)
     that maximises mean AP50 on ``pairs``, for ``model_name`` served with its confidence floor and
     without a border floor; 0 (no floor) unless a floor in 0.70-0.95 does better, ties to the
-    lowest. Returns the floor and the counts behind it."""
-    from ml.engine import segment
-    from ml.evaluate import iou_matrix
-    from ml.geometry import rasterize
-    from ml.metrics import touches_border
-
-    rows = []  # per image: (solidity of true / false border objects, other true, other false, references)
-    for img, lab in pairs:
-        res = segment(img, model=model_name)
-        pred = rasterize(res.polygons, res.height, res.width)
-        iou = iou_matrix(lab.astype(np.int32), pred.astype(np.int32))
-        true = iou.max(0) >= 0.5 if iou.size else np.zeros(len(res.polygons), bool)
-        border = np.array([touches_border(p["metrics"].get("bbox"), res.width, res.height) for p in res.polygons], bool)
-        solidity = np.array([p["metrics"].get("solidity") or 1.0 for p in res.polygons], np.float64)
-        rows.append((solidity[border & true], solidity[border & ~true], int((~border & true).sum()),
-                     int((~border & ~true).sum()), int(lab.max())))
-
-    def ap50(f):
-        vals = []
-        for bt, bf, tp_in, fp_in, n in rows:
-            tp, fp = tp_in + int((bt >= f).sum()), fp_in + int((bf >= f).sum())
-            d = tp + fp + (n - tp)
-            vals.append(tp / d if d else 1.0)
-        return float(np.mean(vals))
-
-    without = ap50(0.0)
-    scores = [ap50(f) for f in BORDER_FLOOR_CANDIDATES]
+    lowest. Returns the floor and the counts behind it (of border objects)."""
+    rows = _object_table(model_name, pairs)
+    without = _mean_ap50(rows, "solidity", 0.0, border_only=True)
+    scores = [_mean_ap50(rows, "solidity", f, border_only=True) for f in BORDER_FLOOR_CANDIDATES]
     best = int(np.argmax(scores))
     f = float(BORDER_FLOOR_CANDIDATES[best]) if scores[best] > without else 0.0
-    return {"border_min_solidity": f, "images": len(rows),
-            "border_true": sum(len(r[0]) for r in rows), "border_false": sum(len(r[1]) for r in rows),
-            "true_below": sum(int((r[0] < f).sum()) for r in rows),
-            "false_below": sum(int((r[1] < f).sum()) for r in rows),
-            "ap50_without": round(without, 4), "ap50_with": round(max(without, scores[best]), 4)}
+    counts = _floor_counts(rows, "solidity", f, border_only=True)
+    return {"border_min_solidity": f, "images": len(rows), "border_true": counts["true"],
+            "border_false": counts["false"], "true_below": counts["true_below"],
+            "false_below": counts["false_below"], "ap50_without": round(without, 4),
+            "ap50_with": round(max(without, scores[best]), 4)}
 
 
 def border_floor_postprocess(card_path: Path, seed: int, images: int) -> dict:
