@@ -32,6 +32,7 @@ from django.utils import timezone
 from apps.audit import chain
 from apps.audit.models import AuditRecord, Outcome
 from apps.common.events import Event
+from apps.common.transactions import pending_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def append(
     connection = connections[using]
     # No savepoint: a record that cannot be written fails the whole change anyway.
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        head = _known_head(connection)
+        head = _known_head(connection, using)
         if head is None:
             cursor.execute(_head_sql(connection))  # PostgreSQL: takes the chain lock first
             head = cursor.fetchone()
@@ -122,7 +123,7 @@ def append(
     return record
 
 
-def _known_head(connection) -> tuple[int, str] | None:
+def _known_head(connection, using: str) -> tuple[int, str] | None:
     """The head this transaction wrote last, while it still holds the chain lock.
 
     Several records in one transaction (a job's start, its result) then read the head once.
@@ -134,7 +135,7 @@ def _known_head(connection) -> tuple[int, str] | None:
     if known is None:
         return None
     marker, head = known
-    if connection.in_atomic_block and any(entry[1] is marker for entry in connection.run_on_commit):
+    if any(callback is marker for callback in pending_on_commit(using)):
         return head
     connection._audit_head = None
     return None

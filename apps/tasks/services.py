@@ -35,6 +35,7 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from apps.common import events
+from apps.common.transactions import pending_on_commit
 from apps.tasks import events as job_events
 from apps.tasks import selectors
 from apps.tasks.contracts import (
@@ -156,10 +157,7 @@ def _notify_on_commit(job: Job, info: JobInfo | None = None) -> None:
 def notify_positions_on_commit(queue: str) -> None:
     """After commit, tell each project with queued jobs in ``queue`` their new positions
     (once per transaction and queue, however many jobs moved)."""
-    conn = transaction.get_connection()
-    if conn.in_atomic_block and any(
-        getattr(entry[1], "positions_queue", None) == queue for entry in conn.run_on_commit
-    ):
+    if any(getattr(callback, "positions_queue", None) == queue for callback in pending_on_commit()):
         return
 
     def send() -> None:
