@@ -2,6 +2,7 @@
 
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks
     python -m ml.evaluate --synthetic 30 --seed 7          # fresh synthetic images (unseen seeds)
+    python -m ml.evaluate --holdout 30 --seed 1000         # images of the independent ml.holdout generator
     python -m ml.evaluate --synthetic 30 --card /tmp/run/spheroseg-unet.json   # a scratch training run
 
 Masks: 16-bit (or 8-bit) PNG/TIFF label images with the image's base name, 0 = background,
@@ -185,6 +186,13 @@ def synthetic_pairs(n: int, seed: int, size: int = 1000):
     return out
 
 
+def holdout_pairs(n: int, seed: int, size: int = 1000):
+    """Images of ``ml.holdout`` (the evaluation-only generator written independently of ml.synth)."""
+    from ml.holdout import generate
+
+    return [(f"holdout_{seed + i}", *generate(seed + i, (size, size))) for i in range(n)]
+
+
 def evaluate(pairs, models: list[str], threshold: float = 0.5, objects: list | None = None):
     """Figures per model; with ``objects`` (a list), one row per predicted object is appended."""
     results = {}
@@ -211,6 +219,8 @@ def main(argv=None):
     ap.add_argument("--images", type=Path)
     ap.add_argument("--masks", type=Path)
     ap.add_argument("--synthetic", type=int, default=0, help="evaluate on N fresh synthetic images instead")
+    ap.add_argument("--holdout", type=int, default=0, help="evaluate on N images of the independent ml.holdout "
+                    "generator (seeds --seed .. --seed + N - 1)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -235,9 +245,12 @@ def main(argv=None):
     if args.synthetic:
         pairs = synthetic_pairs(args.synthetic, args.seed, args.size)
         label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size}x{args.size}"
+    elif args.holdout:
+        pairs = holdout_pairs(args.holdout, args.seed, args.size)
+        label = f"{args.holdout} ml.holdout images, seeds {args.seed}-{args.seed + args.holdout - 1}, {args.size}x{args.size}"
     else:
         if not args.images or not args.masks:
-            ap.error("--images and --masks are required (or use --synthetic N)")
+            ap.error("--images and --masks are required (or use --synthetic N or --holdout N)")
         pairs = load_pairs(args.images, args.masks)
         if not pairs:
             ap.error("no image with a matching mask found")

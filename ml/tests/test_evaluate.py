@@ -52,3 +52,13 @@ def test_evaluate_writes_one_row_per_predicted_object(tmp_path, demo_dir, capsys
     single = [r for r in rows if r["image"] == "spheroid_single.png"]
     assert len(single) == 1 and float(single[0]["best_iou"]) > 0.9 and float(single[0]["solidity"]) > 0.95
     assert "== objects of classical" in printed
+
+
+def test_evaluate_on_holdout_images(capsys):
+    from ml.holdout import generate
+
+    assert main(["--holdout", "2", "--seed", "3", "--size", "320", "--model", "classical"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 ml.holdout images, seeds 3-4, 320x320" in printed
+    refs = {line.split()[0]: int(line.split()[1]) for line in printed.splitlines() if line.startswith("holdout_")}
+    assert refs == {f"holdout_{s}": int(generate(s, (320, 320))[1].max()) for s in (3, 4)}
