@@ -1,8 +1,9 @@
 """Probability map -> separate measured objects (shared by the U-Net and the classical model).
 
 threshold (or a refined mask) -> fill small holes -> drop objects below ``min_area_px`` -> split touching
-spheroids (seeds from the contact head and/or distance-transform peaks with a saddle test,
-then a watershed restricted to each component) -> outlines with holes (contour hierarchy,
+spheroids (seeds from the contact head and/or distance-transform peaks with a saddle test;
+peaks joined by a wider neck are split only when every piece comes out convex, then a
+watershed restricted to each component) -> outlines with holes (contour hierarchy,
 holes attached to their own object; an island inside a hole is its own object) -> polygon
 simplification (Douglas-Peucker, ~1 px) -> confidence (mean probability inside).
 """
@@ -16,6 +17,22 @@ from scipy import ndimage as ndi
 __all__ = ["instances", "split_touching", "outlines", "fill_small_holes"]
 
 SPLIT_SIZE = 256  # objects larger than this (px) are split on a downscaled copy
+# Touching spheroids whose neck is too wide for the saddle test are still split when the split
+# explains the outline's concavity: peaks kept apart at this looser saddle ratio, and every piece
+# at least CONVEX_MIN solid with at most CONVEX_GAIN of the whole's convexity deficit left.
+CONVEX_RATIO = 0.85
+CONVEX_MIN = 0.9
+CONVEX_GAIN = 0.5
+
+
+def _mask_solidity(m: np.ndarray) -> float:
+    """Pixel area over the convex-hull area of a binary mask's largest outer contour."""
+    cs, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not cs:
+        return 0.0
+    c = max(cs, key=cv2.contourArea)
+    hull = cv2.contourArea(cv2.convexHull(c))
+    return float(m.sum()) / hull if hull > 0 else 0.0
 
 
 def fill_small_holes(mask: np.ndarray, max_hole_area: int) -> np.ndarray:
@@ -104,6 +121,7 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
         lab = _flood(lab.astype(np.int32), comp > 0, np.zeros(comp.shape, np.float32), levels=1)
         return lab, n
     area = int(comp.sum())
+    convex_test = False
     dist = cv2.distanceTransform(np.pad(comp, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
     markers = np.zeros(comp.shape, np.int32)
     n = 0
@@ -123,6 +141,9 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
             return comp.astype(np.int32), 1
         peaks = _peaks(dist, max(2.0, 0.3 * dmax))
         groups = _merge_peaks(dist, peaks, saddle_ratio) if len(peaks) > 1 else [peaks]
+        if len(groups) <= 1 and len(peaks) > 1 and saddle_ratio < CONVEX_RATIO:
+            groups = _merge_peaks(dist, peaks, CONVEX_RATIO)
+            convex_test = True
         if len(groups) <= 1:
             return comp.astype(np.int32), 1
         for g in groups:
@@ -141,7 +162,19 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
     if prob is not None:
         relief = relief + dmax * 0.25 * (1 - prob)
     lab = _flood(markers, comp > 0, relief.astype(np.float32))
+    if convex_test and not _split_explains_concavity(comp, lab, n):
+        return comp.astype(np.int32), 1
     return lab.astype(np.int32), n
+
+
+def _split_explains_concavity(comp: np.ndarray, lab: np.ndarray, n: int) -> bool:
+    """Every piece convex (solidity >= CONVEX_MIN) and the pieces' area-weighted convexity
+    deficit at most CONVEX_GAIN of the whole's: two round bodies joined by a wide neck."""
+    pieces = [lab == j for j in range(1, n + 1)]
+    solidity = [_mask_solidity(p) for p in pieces]
+    areas = [int(p.sum()) for p in pieces]
+    deficit = sum((1 - s) * a for s, a in zip(solidity, areas, strict=True)) / max(1, sum(areas))
+    return min(solidity) >= CONVEX_MIN and deficit <= CONVEX_GAIN * (1 - _mask_solidity(comp))
 
 
 def _flood(markers: np.ndarray, comp: np.ndarray, relief: np.ndarray, levels: int = 24) -> np.ndarray:

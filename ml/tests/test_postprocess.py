@@ -61,3 +61,30 @@ def test_rasterize_roundtrip():
     lab = rasterize(polys, 200, 200)
     assert lab.dtype == np.uint16 and lab.max() == 2
     assert ((lab > 0) == (m > 0.5)).mean() > 0.999
+
+
+def test_discs_joined_by_a_wide_neck_are_split_by_convexity():
+    # centres 100 px apart, radii 62 and 60: the neck is about 70 % of the smaller radius, too wide
+    # for the saddle test alone; the split leaves two convex pieces
+    m = _disc_map((300, 400), [(150, 150, 62), (250, 150, 60)])
+    from ml.postprocess import _merge_peaks, _peaks  # the saddle test on its own keeps one object
+
+    comp = (m > 0.5).astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(comp, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    assert len(_merge_peaks(dist, _peaks(dist, 0.3 * dist.max()), 0.55)) == 1
+    polys = instances(m, min_area_px=50)
+    assert len(polys) == 2
+    cx = sorted(measure(p["exterior"], p["holes"])["centroid_x"] for p in polys)
+    assert cx[0] == __import__("pytest").approx(145, abs=8) and cx[1] == __import__("pytest").approx(255, abs=8)
+
+
+def test_a_lumpy_or_elongated_single_body_is_not_split():
+    ellipse = np.zeros((300, 400), np.float32)
+    cv2.ellipse(ellipse, (200, 150), (150, 70), 20, 0, 360, 1.0, -1)  # aspect 2.1
+    assert len(instances(ellipse, min_area_px=50)) == 1
+    bulge = _disc_map((300, 300), [(150, 150, 90), (215, 150, 40)])  # a body with a bulge
+    assert len(instances(bulge, min_area_px=50)) == 1
+    # a lumpy, nearly convex body (solidity 0.97) whose two distance peaks the looser saddle
+    # ratio keeps apart: cutting it would not leave pieces much more convex than the whole
+    lumpy = _disc_map((350, 350), [(190, 176, 46), (153, 124, 34), (121, 139, 78), (191, 220, 60)])
+    assert len(instances(lumpy, min_area_px=50)) == 1
