@@ -95,8 +95,8 @@ def generate(rng: np.random.Generator, size: int | tuple[int, int] = 384):
     attempts = 0
     while len(bodies) < n_sph and attempts < 60:
         attempts += 1
-        if scale_mode < 0.25:
-            r = rng.uniform(0.03, 0.08) * S
+        if scale_mode < 0.35:
+            r = rng.uniform(0.025, 0.08) * S
         elif scale_mode < 0.85:
             r = rng.uniform(0.06, 0.17) * S
         else:
@@ -130,12 +130,18 @@ def generate(rng: np.random.Generator, size: int | tuple[int, int] = 384):
         dist = cv2.distanceTransform(m, cv2.DIST_L2, 3)
         dmax = max(dist.max(), 1.0)
         prof = np.clip(dist / dmax, 0, 1) ** rng.uniform(0.2, 0.8)
+        base = rng.uniform(0.35, 0.75)
+        if rng.uniform() < 0.25:  # a dark core fading to a pale periphery
+            prof = np.clip(dist / dmax, 0, 1) ** rng.uniform(0.8, 1.6)
+            base = rng.uniform(0.1, 0.35)
         dark = rng.choice([rng.uniform(1.6, 4.0), rng.uniform(0.6, 1.6)], p=[0.7, 0.3])
         tex = _smooth_noise(rng, shape, rng.uniform(0.7, 2.0)) * rng.uniform(0.05, 0.35)
+        if rng.uniform() < 0.5:  # mottled by packed cells, at the scale of one cell or a few
+            tex += _smooth_noise(rng, shape, rng.uniform(1.5, 4.0)) * rng.uniform(0.1, 0.35)
         rim_soft = rng.uniform(0.4, 1.8)
         alpha = cv2.GaussianBlur(m.astype(np.float32), (0, 0), rim_soft)
-        body = alpha * dark * (rng.uniform(0.35, 0.75) + (1 - 0.55) * prof) * (1 + tex)
-        if rng.uniform() < 0.4:  # darker defined edge
+        body = alpha * dark * (base + (1 - 0.55) * prof) * (1 + tex)
+        if rng.uniform() < 0.4 + 0.4 * (base < 0.35):  # darker defined edge
             edge = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32)
             body += cv2.GaussianBlur(edge, (0, 0), 0.8) * dark * 0.4
         # bumpy rim: cells sitting on the boundary
@@ -160,7 +166,7 @@ def generate(rng: np.random.Generator, size: int | tuple[int, int] = 384):
     for _ in range(rng.integers(0, 6)):  # clumps of loose cells (grey, granular, not a spheroid)
         cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.02, 0.08) * S
         reg = _blob_region(rng, shape, cx, cy, r, 0.8)
-        A += _cells(rng, shape, reg, int(rng.uniform(0.05, 0.3) * reg.sum()), cell_r, rng.uniform(0.15, 0.5))
+        A += _cells(rng, shape, reg, int(rng.uniform(0.03, 0.18) * reg.sum()), cell_r, rng.uniform(0.15, 0.5))
 
     # ---------------------------------------------------------------- vesicles and bubbles
     for _ in range(rng.integers(0, 4)):
@@ -222,6 +228,15 @@ def generate(rng: np.random.Generator, size: int | tuple[int, int] = 384):
         rr = np.sqrt((xx - vx) ** 2 + (yy - vy) ** 2) / (1.2 * S)
         illum *= np.clip(1 - rng.uniform(0.1, 0.7) * rr ** rng.uniform(2, 5), 0.05, 1)
     illum *= 1 + 0.03 * _smooth_noise(rng, shape, S * 0.1)
+    if rng.uniform() < 0.2:  # the dark rim of the well crossing a corner or an edge
+        ang = rng.uniform(0, 2 * np.pi)
+        R = rng.uniform(0.7, 1.5) * S
+        off = R - rng.uniform(0.25, 0.5) * S
+        wx, wy = w / 2 - off * math.cos(ang), h / 2 - off * math.sin(ang)
+        outside = (np.sqrt((xx - wx) ** 2 + (yy - wy) ** 2) > R).astype(np.float32)
+        if not (outside.astype(bool) & (labels > 0)).any():  # spheroids lie inside the well
+            outside = cv2.GaussianBlur(outside, (0, 0), rng.uniform(1.0, 6.0))
+            illum *= 1 - outside * rng.uniform(0.6, 0.97)
     img = illum * np.exp(-A)
     img = img + rng.normal(0, rng.uniform(0.003, 0.03), shape).astype(np.float32)
     img = np.clip(img, 0, None)

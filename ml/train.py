@@ -30,7 +30,8 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MODEL_NAME = "spheroseg-unet"
-WORK_SIZE = 320  # long side of the model's working resolution
+WORK_SIZE = 320  # long side of the training images
+SERVE_SIZE = 480  # default long side the engine runs the model at (card input.working_long_side_px)
 CROP = 128
 # Full-size validation images for the confidence floor: rng seed FLOOR_SEED_BASE + 1000 * seed + i,
 # disjoint from the training/validation pools (seed * 1_000_003 + i) and from ``ml.evaluate
@@ -99,7 +100,7 @@ def augment_batch(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, batch:
     yb = np.empty((batch, 2, crop, crop), np.float32)
     for b in range(batch):
         i = int(rng.integers(n))
-        s = rng.uniform(0.7, 1.4)
+        s = math.exp(rng.uniform(math.log(0.55), math.log(1.8)))  # objects 0.55-1.8x their pool size
         c = int(min(H, W, round(crop * s)))
         y0 = int(rng.integers(0, H - c + 1))
         x0 = int(rng.integers(0, W - c + 1))
@@ -263,10 +264,11 @@ def _floor_counts(rows: list[dict], key: str, floor: float, border_only: bool = 
     return out
 
 
-def choose_floor(model_name: str, pairs) -> dict:
+def choose_floor(model_name: str, pairs, rows: list[dict] | None = None) -> dict:
     """Confidence floor for ``model_name`` (served without one) that maximises mean AP50 on
-    ``pairs``; ties go to the lowest floor. Returns the floor and the counts behind it."""
-    rows = _object_table(model_name, pairs)
+    ``pairs`` (or on their object table ``rows``); ties go to the lowest floor. Returns the floor
+    and the counts behind it."""
+    rows = _object_table(model_name, pairs) if rows is None else rows
     scores = [_mean_ap50(rows, "confidence", f) for f in FLOOR_CANDIDATES]
     best = int(np.argmax(scores))  # first maximum = lowest floor
     f = float(FLOOR_CANDIDATES[best])
@@ -274,12 +276,12 @@ def choose_floor(model_name: str, pairs) -> dict:
             "ap50_without": round(_mean_ap50(rows, "confidence", 0.0), 4), "ap50_with": round(scores[best], 4)}
 
 
-def choose_border_floor(model_name: str, pairs) -> dict:
+def choose_border_floor(model_name: str, pairs, rows: list[dict] | None = None) -> dict:
     """Solidity floor for objects touching the image border (``postprocess.border_min_solidity``)
-    that maximises mean AP50 on ``pairs``, for ``model_name`` served with its confidence floor and
-    without a border floor; 0 (no floor) unless a floor in 0.70-0.95 does better, ties to the
-    lowest. Returns the floor and the counts behind it (of border objects)."""
-    rows = _object_table(model_name, pairs)
+    that maximises mean AP50 on ``pairs`` (or ``rows``), for ``model_name`` served with its
+    confidence floor and without a border floor; 0 (no floor) unless a floor in 0.70-0.95 does
+    better, ties to the lowest. Returns the floor and the counts behind it (of border objects)."""
+    rows = _object_table(model_name, pairs) if rows is None else rows
     without = _mean_ap50(rows, "solidity", 0.0, border_only=True)
     scores = [_mean_ap50(rows, "solidity", f, border_only=True) for f in BORDER_FLOOR_CANDIDATES]
     best = int(np.argmax(scores))
@@ -291,22 +293,45 @@ def choose_border_floor(model_name: str, pairs) -> dict:
             "ap50_with": round(max(without, scores[best]), 4)}
 
 
-def border_floor_postprocess(card_path: Path, seed: int, images: int) -> dict:
-    """Choose the border floor for the model of ``card_path`` (its confidence floor kept) on the
-    floor-validation images of ``seed``; the card's ``postprocess`` entries for it."""
+def _above(rows: list[dict], min_confidence: float) -> list[dict]:
+    """The object table as the model serves it with ``min_confidence`` (a floor only filters)."""
+    out = []
+    for r in rows:
+        keep = r["confidence"] >= min_confidence
+        out.append({k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in r.items()})
+    return out
+
+
+def calibrate(card_path: Path, seed: int, images: int, log=print) -> tuple[dict, dict]:
+    """Choose both floors for the model of ``card_path`` as the card serves it (working size
+    included) on the floor-validation images of ``seed``: the confidence floor, then, with it
+    applied, the border floor (both floors only filter objects, so one segmentation of the
+    images serves both). Returns the card's ``postprocess`` entries and the seconds taken."""
     from ml.engine import use_card
 
-    card = use_card(card_path, border_min_solidity=0.0)
-    fl = choose_border_floor(card.name, floor_pairs(images, seed))
-    return {
-        "border_min_solidity": fl["border_min_solidity"] or None,
-        "border_chosen_on": f"{fl['images']} synthetic 1000x1000 validation images (seeds "
-                            f"{FLOOR_SEED_BASE + 1000 * seed} + i, as for min_confidence), with min_confidence "
-                            f"applied: the solidity floor in 0.70-0.95 for objects touching the image border "
-                            f"maximising mean AP50 ({fl['ap50_without']} without -> {fl['ap50_with']}): "
-                            f"{fl['true_below']} of {fl['border_true']} true and {fl['false_below']} of "
-                            f"{fl['border_false']} false border objects fall below it",
+    t = time.time()
+    use_card(card_path, min_confidence=0.0, border_min_solidity=0.0)
+    rows = _object_table(MODEL_NAME, floor_pairs(images, seed))
+    fl = choose_floor(MODEL_NAME, None, rows)
+    bf = choose_border_floor(MODEL_NAME, None, _above(rows, fl["min_confidence"]))
+    images_text = f"{fl['images']} synthetic 1000x1000 validation images (seeds {FLOOR_SEED_BASE + 1000 * seed} + i"
+    postprocess = {
+        "min_confidence": fl["min_confidence"],
+        "chosen_on": f"{images_text}; not the training pools, not ml.evaluate's seeds, not the real images), the "
+                     f"floor in 0.50-0.95 maximising mean AP50 ({fl['ap50_without']} without -> "
+                     f"{fl['ap50_with']}): {fl['true_below']} of {fl['true']} true objects and "
+                     f"{fl['false_below']} of {fl['false']} false ones fall below it; the floor applied is "
+                     f"min_confidence + (threshold - 0.5)",
+        "border_min_solidity": bf["border_min_solidity"] or None,
+        "border_chosen_on": f"{images_text}, as for min_confidence), with min_confidence applied: the solidity "
+                            f"floor in 0.70-0.95 for objects touching the image border maximising mean AP50 "
+                            f"({bf['ap50_without']} without -> {bf['ap50_with']}): {bf['true_below']} of "
+                            f"{bf['border_true']} true and {bf['false_below']} of {bf['border_false']} false "
+                            f"border objects fall below it",
     }
+    log(f"confidence floor {fl['min_confidence']}: {postprocess['chosen_on']}")
+    log(f"border floor {postprocess['border_min_solidity']}: {postprocess['border_chosen_on']}")
+    return postprocess, {"floor_s": round(time.time() - t, 1)}
 
 
 def save_weights(model, path: Path) -> str:
@@ -319,7 +344,8 @@ def save_weights(model, path: Path) -> str:
 
 
 def write_card(out_dir: Path, weights_file: str, sha: str, model, *, version: str, recipe: dict,
-               metrics: dict, description: str, postprocess: dict | None = None) -> Path:
+               metrics: dict, description: str, postprocess: dict | None = None,
+               working_size: int = SERVE_SIZE) -> Path:
     from ml.model import count_parameters
 
     card = {
@@ -331,7 +357,7 @@ def write_card(out_dir: Path, weights_file: str, sha: str, model, *, version: st
         "parameters": count_parameters(model),
         "architecture": {"type": "ResUNet", "channels": list(model.channels), "in": 1,
                          "out": ["spheroid body", "contact band between touching spheroids"]},
-        "input": {"working_long_side_px": WORK_SIZE, "normalisation": "grey, percentile 0.5/99.5 -> [0,1]"},
+        "input": {"working_long_side_px": working_size, "normalisation": "grey, percentile 0.5/99.5 -> [0,1]"},
         "description": description,
         "training": recipe,
         **({"postprocess": postprocess} if postprocess else {}),
@@ -364,18 +390,23 @@ def main(argv=None):
                     help="full-size synthetic validation images for choosing min_confidence (0: no floor)")
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR)
-    ap.add_argument("--border-floor-only", type=Path, default=None, metavar="CARD",
-                    help="train nothing: choose the border solidity floor for the model of CARD (on the "
-                         "floor-validation images of its training seed) and write it into CARD")
+    ap.add_argument("--working-size", type=int, default=SERVE_SIZE,
+                    help="long side the engine runs the model at (written into the card; the floors are "
+                         "chosen at it)")
+    ap.add_argument("--recalibrate", type=Path, default=None, metavar="CARD",
+                    help="train nothing: set CARD's working size to --working-size and choose both floors "
+                         "again (on the floor-validation images of its training seed), written into CARD")
     args = ap.parse_args(argv)
-    if args.border_floor_only is not None:
-        card = json.loads(args.border_floor_only.read_text())
+    if args.recalibrate is not None:
+        card = json.loads(args.recalibrate.read_text())
         seed = int(card.get("training", {}).get("seed", args.seed))
-        t = time.time()
-        card.setdefault("postprocess", {}).update(border_floor_postprocess(args.border_floor_only, seed, args.floor_images))
-        card["training"]["border_floor_s"] = round(time.time() - t, 1)
-        args.border_floor_only.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-        print(f"border floor {card['postprocess']['border_min_solidity']}: {card['postprocess']['border_chosen_on']}")
+        card.setdefault("input", {})["working_long_side_px"] = args.working_size
+        args.recalibrate.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+        postprocess, seconds = calibrate(args.recalibrate, seed, args.floor_images)
+        card["postprocess"] = postprocess
+        card["training"].update(seconds)
+        card["training"]["recalibrated"] = "python -m ml.train " + " ".join(argv if argv is not None else sys.argv[1:])
+        args.recalibrate.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         return
 
     import torch
@@ -427,7 +458,7 @@ def main(argv=None):
         "crop": args.crop, "optimizer": "AdamW wd 1e-4", "lr": args.lr, "warmup_steps": args.warmup,
         "schedule": "linear warm-up then cosine to 0 over max_steps or the time budget (whichever ends first)",
         "loss": "BCE + soft Dice (body) + 0.5 * BCE pos_weight 4 (contact band)",
-        "augmentations": "scale 0.7-1.4, crop, rot90, flip, blur, gamma 0.7-1.4, contrast, offset, noise",
+        "augmentations": "scale 0.55-1.8 (log-uniform), crop, rot90, flip, blur, gamma 0.7-1.4, contrast, offset, noise",
         "seed": args.seed, "threads": args.threads, "init": str(args.init) if args.init else None,
         "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                    f"Python {platform.python_version()}",
@@ -439,37 +470,16 @@ def main(argv=None):
     description = ("Compact residual U-Net trained only on synthetic brightfield spheroid images; predicts "
                    "spheroid bodies and the contact band between touching spheroids.")
     card = write_card(args.out, wfile, sha, model, version=args.version, recipe=recipe, metrics=metrics,
-                      description=description)
+                      description=description, working_size=args.working_size)
     postprocess = None
     if args.floor_images > 0:
-        from ml.engine import use_card
-
-        t = time.time()
-        use_card(card, min_confidence=None)
-        fl = choose_floor(MODEL_NAME, floor_pairs(args.floor_images, args.seed))
-        recipe["floor_s"] = round(time.time() - t, 1)
-        postprocess = {
-            "min_confidence": fl["min_confidence"],
-            "chosen_on": f"{fl['images']} synthetic 1000x1000 validation images (seeds "
-                         f"{FLOOR_SEED_BASE + 1000 * args.seed} + i; not the training pools, not "
-                         f"ml.evaluate's seeds, not the real images), the floor in 0.50-0.95 maximising "
-                         f"mean AP50 ({fl['ap50_without']} without -> {fl['ap50_with']}): "
-                         f"{fl['true_below']} of {fl['true']} true objects and {fl['false_below']} of "
-                         f"{fl['false']} false ones fall below it; the floor applied is min_confidence "
-                         f"+ (threshold - 0.5)",
-        }
-        log(f"confidence floor {fl['min_confidence']}: {postprocess['chosen_on']}")
-        card = write_card(args.out, wfile, sha, model, version=args.version, recipe=recipe, metrics=metrics,
-                          description=description, postprocess=postprocess)
-        t = time.time()
-        postprocess.update(border_floor_postprocess(card, args.seed, args.floor_images))
-        recipe["border_floor_s"] = round(time.time() - t, 1)
-        log(f"border floor {postprocess['border_min_solidity']}: {postprocess['border_chosen_on']}")
+        postprocess, seconds = calibrate(card, args.seed, args.floor_images, log)
+        recipe.update(seconds)
     total = time.time() - t_start
     recipe["run_time_s"] = round(total, 1)
     recipe["load_average_1_5_15_min"]["end"] = [round(v, 2) for v in os.getloadavg()]
     card = write_card(args.out, wfile, sha, model, version=args.version, recipe=recipe, metrics=metrics,
-                      description=description, postprocess=postprocess)
+                      description=description, postprocess=postprocess, working_size=args.working_size)
     log(f"wrote {args.out / wfile} (sha256 {sha}) and {card}; total {total / 60:.1f} min")
 
 

@@ -70,12 +70,35 @@ def test_choose_border_floor_counts_and_never_lowers_ap50(fresh_registry):
     assert out["ap50_with"] >= out["ap50_without"]
 
 
-def test_border_floor_only_writes_the_floor_into_a_card(tmp_path, fresh_registry):
+def test_recalibrate_sets_the_working_size_and_chooses_both_floors(tmp_path, fresh_registry):
     shutil.copy(engine.WEIGHTS_DIR / "spheroseg-unet.json", tmp_path / "spheroseg-unet.json")
     card = json.loads((tmp_path / "spheroseg-unet.json").read_text())
     shutil.copy(engine.WEIGHTS_DIR / card["weights"], tmp_path / card["weights"])
-    train.main(["--border-floor-only", str(tmp_path / "spheroseg-unet.json"), "--floor-images", "2"])
+    argv = ["--recalibrate", str(tmp_path / "spheroseg-unet.json"), "--working-size", "256", "--floor-images", "2"]
+    train.main(argv)
     written = json.loads((tmp_path / "spheroseg-unet.json").read_text())
+    assert written["input"]["working_long_side_px"] == 256
+    assert written["postprocess"]["min_confidence"] in [float(f) for f in train.FLOOR_CANDIDATES]
+    assert "2 synthetic 1000x1000 validation images" in written["postprocess"]["chosen_on"]
     assert "2 synthetic 1000x1000 validation images" in written["postprocess"]["border_chosen_on"]
-    assert written["postprocess"]["min_confidence"] == card["postprocess"]["min_confidence"]  # kept
-    assert written["sha256"] == card["sha256"] and written["training"]["border_floor_s"] >= 0
+    assert written["training"]["recalibrated"] == "python -m ml.train " + " ".join(argv)
+    assert written["sha256"] == card["sha256"] and written["training"]["floor_s"] >= 0
+    assert engine.use_card(tmp_path / "spheroseg-unet.json").working_size == 256
+
+
+def test_a_floor_applied_to_the_object_table_is_the_floor_applied_by_the_engine(fresh_registry, monkeypatch):
+    """calibrate() segments once and filters the table for the border floor: the same objects as
+    segmenting again with the confidence floor in the card."""
+    pairs = train.floor_pairs(2, seed=0, size=400)
+    without = train._object_table("classical", pairs)
+    confidences = np.concatenate([r["confidence"] for r in without])
+    floor = float(np.median(confidences))
+    cards = engine._read_cards()
+    monkeypatch.setitem(cards, "classical", __import__("dataclasses").replace(cards["classical"], min_confidence=floor))
+    served = train._object_table("classical", pairs)
+    filtered = train._above(without, floor)
+    assert 0 < sum(len(r["confidence"]) for r in served) < len(confidences)
+    for a, b in zip(served, filtered, strict=True):
+        assert a["refs"] == b["refs"]
+        for key in ("true", "confidence", "solidity", "border"):
+            assert np.array_equal(a[key], b[key])
