@@ -376,11 +376,56 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
     if card.border_min_solidity is not None:
         polys = [p for p in polys if not _irregular_at_border(p["metrics"], card.border_min_solidity, w, h)]
+    polys = [p for p in polys if not outside_a_round_edge(p["exterior"], w, h)]
     timings["metrics"] = time.perf_counter() - t
     report("post-processing", 1.0)
     timings["total"] = time.perf_counter() - t_all
     return SegmentationResult(width=w, height=h, model_name=card.name, model_version=card.version,
                               polygons=polys, timings={k: round(v, 5) for k, v in timings.items()})
+
+
+def outside_a_round_edge(exterior, width: int, height: int) -> bool:
+    """An object cut off by two different image edges that lies (98 % or more) on the border's side
+    of the chord between the two ends of its outline off the border, i.e. whose free outline is
+    straight or curves into it: the dark outside of a round well or dish across a corner. A
+    spheroid cut by the border bulges out over that chord (a quarter disc by 36 % of its area)."""
+    pts = np.asarray(exterior, np.float32).reshape(-1, 2)
+    n = len(pts)
+    edges = np.zeros(n, np.int64)  # bit mask of the image edges a vertex lies on (a corner: two)
+    for bit, on in enumerate((pts[:, 0] <= 1, pts[:, 1] <= 1, pts[:, 0] >= width - 2, pts[:, 1] >= height - 2)):
+        edges |= on.astype(np.int64) << bit
+    along = (edges & np.roll(edges, -1)) != 0  # segment i -> i + 1 runs along an image edge
+    if n < 3 or along.all() or not along.any():
+        return False
+    # the longest run of segments off the border, walking the ring from a segment along it
+    first = int(np.argmax(along))
+    best, run_start = (0, 0, 0), None
+    for step in range(1, n + 1):
+        i = (first + step) % n
+        off = step < n and not along[i]
+        if off and run_start is None:
+            run_start = i
+        elif not off and run_start is not None:
+            best = max(best, ((i - run_start) % n, run_start, i))
+            run_start = None
+    _, ia, ib = best  # the free outline runs from vertex ia to vertex ib
+    a, b = pts[ia], pts[ib]
+    chord = float(np.hypot(*(a - b)))
+    if edges[ia] & edges[ib] or chord < 8:  # a chord along one edge: a spheroid cut by that edge
+        return False
+    # which side of the chord the outline along the border lies on; the share of the object
+    # beyond the chord on the other side: about 0 for the outside of a well, 0.36 for a quarter disc
+    normal = np.array([a[1] - b[1], b[0] - a[0]], np.float32) / chord
+    side = float(np.sign(np.mean((pts[edges > 0] - a) @ normal)))
+    if side == 0:
+        return False
+    x0, y0 = pts.min(0).astype(np.int32)
+    x1, y1 = pts.max(0).astype(np.int32)
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(mask, [np.round(pts - (x0, y0)).astype(np.int32)], 1)
+    ys, xs = np.nonzero(mask)
+    beyond = ((np.stack([xs + x0, ys + y0], 1) - a) @ normal) * side < -1
+    return float(beyond.mean()) < 0.02
 
 
 def _irregular_at_border(metrics: dict, min_solidity: float, width: int, height: int) -> bool:

@@ -2,7 +2,9 @@
 
 This generator exists so that the segmentation model can be tested on images from *a different
 generator than the one it was trained on*. It was written independently of ``ml.synth`` (it
-neither imports nor follows it) and must never be used for training or model selection.
+neither imports nor follows it) and is never used for training or for choosing the floors
+(``python -m ml.evaluate --holdout N --seed S``; docs/ml.md says which seeds served as a
+development set and which as the test set).
 
 Rendering model (transmitted light, Beer-Lambert): everything in the well is an optical
 density (OD) layer plus a small "phase" layer (refraction / defocus brightening and

@@ -1,14 +1,16 @@
 """Train the spheroid U-Net on synthetic brightfield images.
 
-    python -m ml.train --seed 1 --lr 2e-3 --steps 4000 --minutes 30 --version 1.1.0 --out DIR
+    python -m ml.train --seed 1 --lr 2e-3 --pool 800 --steps 8000 --minutes 36 --version 1.4.0 --out DIR
+    python -m ml.train --recalibrate CARD --working-size 480      # working size and floors of a card
     python -m ml.train --steps 50 --pool 64 --floor-images 4 --out /tmp/x   # a smoke run
 
 Seeded (numpy + torch), a training pool and a disjoint validation pool of synthetic images
 (``ml.synth``), augmentations (scale jitter, crops, flips, 90° rotations, gamma / contrast /
 noise / blur), AdamW with a warm-up + cosine learning-rate schedule, periodic checkpoints. At the
-end: the weights (float16 state dict), their SHA-256, the confidence floor chosen on full-size
-synthetic validation images (``choose_floor``) and a model card JSON with the exact command,
-data, run time, machine and load written beside them. The shipped card's ``training.command``
+end: the weights (float16 state dict), their SHA-256, the confidence and border floors chosen
+on full-size synthetic validation images at the working size the card serves (``calibrate``)
+and a model card JSON with the exact command, data, run time, machine and load written beside
+them. The shipped card's ``training.command``
 is the command that produced its weights.
 """
 

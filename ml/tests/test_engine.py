@@ -122,7 +122,9 @@ def test_border_floor_drops_only_irregular_objects_cut_by_the_border(monkeypatch
     kept = engine.segment(img, model="classical").polygons
     assert {(touches_border(p["metrics"]["bbox"], 400, 400), p["metrics"]["solidity"] < 0.88) for p in kept} == {
         (True, False), (False, True)}
-    assert cards[engine.DEFAULT_MODEL].border_min_solidity is not None  # the shipped card sets one
+    shipped = json.loads((engine.WEIGHTS_DIR / "spheroseg-unet.json").read_text())["postprocess"]
+    assert cards[engine.DEFAULT_MODEL].border_min_solidity == shipped["border_min_solidity"]  # as ml.train chose
+    assert "touching the image border" in shipped["border_chosen_on"]
 
 
 def test_touches_border_reads_the_measured_bbox():
@@ -153,3 +155,47 @@ def test_min_confidence_floor_follows_threshold(pair, monkeypatch):
     # a lower threshold lowers the floor by as much: the weaker object comes back
     low = engine.segment(pair, model="classical", threshold=0.5 - (between - confs[0]) - 0.05).polygons
     assert len(low) == 2
+
+
+def _exterior(mask):
+    import cv2
+
+    cs, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return max(cs, key=cv2.contourArea).reshape(-1, 2).tolist()
+
+
+def test_outside_a_round_edge_tells_a_well_corner_from_a_spheroid_cut_by_the_border():
+    import cv2
+
+    size = 400
+    yy, xx = np.mgrid[:size, :size]
+    outside_well = np.hypot(xx - 150, yy - 150) > 300  # the region beyond a round well, bottom right
+    corner_triangle = (xx + yy) > 2 * size - 120  # a well rim that looks straight this close
+    quarter_spheroid = np.hypot(xx, yy) < 90  # a spheroid centred on the top-left corner
+    cap = np.hypot(xx + 40, yy + 40) < 120  # a spheroid mostly outside the image
+    half_spheroid = np.hypot(xx - 200, yy) < 70  # cut by the top edge only
+    # a spheroid merged with a dark band along the corner: the free outline's chord cuts across
+    # the band, but most of the object (the spheroid) lies beyond it
+    merged = (np.hypot(xx - 150, yy - 250) < 100) | ((xx + (size - yy)) < 60) | (
+        (np.abs(xx + yy - size) < 17) & (xx < 90))
+    inside = np.zeros((size, size), np.uint8)
+    cv2.circle(inside, (200, 200), 60, 1, -1)
+    assert engine.outside_a_round_edge(_exterior(outside_well), size, size)
+    assert engine.outside_a_round_edge(_exterior(corner_triangle), size, size)
+    assert cv2.connectedComponents(merged.astype(np.uint8))[0] == 2  # one object
+    for spheroid in (quarter_spheroid, cap, half_spheroid, inside, merged):
+        assert not engine.outside_a_round_edge(_exterior(spheroid), size, size)
+
+
+def test_the_dark_outside_of_the_well_is_not_reported():
+    import cv2
+
+    size = 400
+    yy, xx = np.mgrid[:size, :size]
+    img = np.full((size, size), 200, np.uint8)
+    img[np.hypot(xx - 120, yy - 120) > 330] = 30  # dark plastic beyond the well, bottom-right corner
+    cv2.circle(img, (150, 150), 60, 40, -1)  # a spheroid
+    for model in ("classical", engine.DEFAULT_MODEL):
+        polys = engine.segment(img, model=model).polygons
+        assert len(polys) == 1, model
+        assert abs(polys[0]["metrics"]["centroid_x"] - 150) < 5 and abs(polys[0]["metrics"]["centroid_y"] - 150) < 5
