@@ -5,7 +5,9 @@ spheroids (seeds from the contact head and/or distance-transform peaks with a sa
 peaks joined by a wider neck are split only when every piece comes out convex, then a
 watershed restricted to each component) -> outlines with holes (contour hierarchy,
 holes attached to their own object; an island inside a hole is its own object) -> polygon
-simplification (Douglas-Peucker, ~1 px) -> confidence (mean probability inside).
+simplification (Douglas-Peucker, ~1 px) -> confidence (mean probability over the part of the
+object the model itself marks, ``prob >= threshold``: a refined outline that grows into the
+model's soft rim does not lower it).
 """
 
 from __future__ import annotations
@@ -273,7 +275,8 @@ def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50
             if res is None:
                 continue
             ext, holes = res
-            conf = float(pc[om].mean()) if om.any() else 0.0
+            own = om & (pc >= threshold)  # the object as the model itself marks it
+            conf = float(pc[own].mean()) if own.any() else (float(pc[om].mean()) if om.any() else 0.0)
             polys.append({"exterior": ext, "holes": holes, "confidence": round(conf, 4)})
     return polys
 

@@ -8,7 +8,9 @@ object's own local threshold: half-way between the object's interior level (medi
 ring ``band..2*band`` px inside) and its surrounding background level (median of the ring
 ``band..2*band`` px outside, other objects excluded) — the "half-maximum" edge of the rim.
 Pixels deeper than ``band`` inside stay foreground, pixels farther than ``band`` outside stay
-background, so a refined outline moves at most ``band`` px. Objects with too little contrast
+background, so a refined outline moves at most ``band`` px. ``band`` is the given band (set by
+the model's scale) or, for a large object, ``BAND_PER_RADIUS`` x its equivalent radius (at most
+``MAX_BAND`` px): a big spheroid's pale periphery can lie well outside the model's outline. Objects with too little contrast
 between inside and outside, or too small to have an interior ring, keep their coarse outline.
 The band is then opened (drops loose cells stuck to the rim), holes left by the threshold are
 filled, and refined objects never touch an object they were not touching before.
@@ -20,6 +22,9 @@ import cv2
 import numpy as np
 
 __all__ = ["refine_mask", "band_for_scale"]
+
+BAND_PER_RADIUS = 0.15  # a large object's band grows with it: 0.15 x its equivalent radius
+MAX_BAND = 48
 
 
 def band_for_scale(scale: float) -> int:
@@ -42,16 +47,18 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
     gs = cv2.GaussianBlur(gray.astype(np.float32, copy=False), (0, 0), sigma)
     H, W = fg.shape
     out = fg.copy()
-    pad = 2 * band + 2
-    r_open = max(1, band // 3)
-    k_open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_open + 1, 2 * r_open + 1))
     k_gap = np.ones((3, 3), np.uint8)
-    k_band = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    scale_band = band
     # largest objects first: they have the most reliable interior/background estimates
     for i in sorted(range(1, n), key=lambda j: -int(stats[j, 4])):
         x, y, w, h, area = (int(v) for v in stats[i])
+        band = int(np.clip(round(BAND_PER_RADIUS * np.sqrt(area / np.pi)), scale_band, max(scale_band, MAX_BAND)))
         if area < max(min_area_px, 4 * band * band):
             continue
+        pad = 2 * band + 2
+        r_open = max(1, band // 3)
+        k_open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_open + 1, 2 * r_open + 1))
+        k_band = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
         x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
         comp = (lab[y0:y1, x0:x1] == i).astype(np.uint8)
         others = ((out[y0:y1, x0:x1] > 0) & (comp == 0)).astype(np.uint8)

@@ -88,3 +88,12 @@ def test_a_lumpy_or_elongated_single_body_is_not_split():
     # ratio keeps apart: cutting it would not leave pieces much more convex than the whole
     lumpy = _disc_map((350, 350), [(190, 176, 46), (153, 124, 34), (121, 139, 78), (191, 220, 60)])
     assert len(instances(lumpy, min_area_px=50)) == 1
+
+
+def test_confidence_is_the_models_own_probability_when_the_outline_grows():
+    prob = np.zeros((300, 300), np.float32)
+    cv2.circle(prob, (150, 150), 70, 0.3, -1)  # the soft rim the model is unsure of
+    cv2.circle(prob, (150, 150), 50, 0.9, -1)
+    mask = _disc_map((300, 300), [(150, 150, 70)]) > 0  # a refined outline out to the rim
+    polys = instances(prob, mask=mask, min_area_px=50)
+    assert len(polys) == 1 and polys[0]["confidence"] == __import__("pytest").approx(0.9, abs=0.01)

@@ -90,3 +90,13 @@ def test_loose_cells_at_the_rim_are_not_absorbed():
     prob = _coarse(shape, 150, 150, 74)
     refined = refine_mask(gray, prob, 0.5, band=9)
     assert _iou(refined, _disc(shape, 150, 150, 80)) > 0.95
+
+
+def test_a_large_object_reaches_its_rim_beyond_the_models_band():
+    shape = (400, 400)
+    gray = _brightfield(shape, [(200, 200, 150)])
+    prob = _coarse(shape, 200, 200, 128)  # a big spheroid outlined 22 px inside its rim
+    refined = refine_mask(gray, prob, 0.5, band=6)  # 0.15 x 128 px: a 19 px band for this object
+    true = _disc(shape, 200, 200, 150)
+    assert _iou(prob >= 0.5, true) < 0.75
+    assert _iou(refined, true) > 0.9
