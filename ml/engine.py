@@ -22,7 +22,7 @@ import numpy as np
 
 from ml import classical as _classical
 from ml.io import normalize
-from ml.metrics import measure, measure_polygons, touches_border
+from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances
 from ml.refine import band_for_scale, refine_mask
 
@@ -391,9 +391,7 @@ def outside_a_round_edge(exterior, width: int, height: int) -> bool:
     spheroid cut by the border bulges out over that chord (a quarter disc by 36 % of its area)."""
     pts = np.asarray(exterior, np.float32).reshape(-1, 2)
     n = len(pts)
-    edges = np.zeros(n, np.int64)  # bit mask of the image edges a vertex lies on (a corner: two)
-    for bit, on in enumerate((pts[:, 0] <= 1, pts[:, 1] <= 1, pts[:, 0] >= width - 2, pts[:, 1] >= height - 2)):
-        edges |= on.astype(np.int64) << bit
+    edges = border_edges(pts[:, 0], pts[:, 1], width, height)  # the image edges each vertex lies on
     along = (edges & np.roll(edges, -1)) != 0  # segment i -> i + 1 runs along an image edge
     if n < 3 or along.all() or not along.any():
         return False

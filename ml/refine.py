@@ -10,8 +10,9 @@ ring ``band..2*band`` px inside) and its surrounding background level (median of
 Pixels deeper than ``band`` inside stay foreground, pixels farther than ``band`` outside stay
 background, so a refined outline moves at most ``band`` px. ``band`` is the given band (set by
 the model's scale) or, for a large object, ``BAND_PER_RADIUS`` x its equivalent radius (at most
-``MAX_BAND`` px): a big spheroid's pale periphery can lie well outside the model's outline. Objects with too little contrast
-between inside and outside, or too small to have an interior ring, keep their coarse outline.
+``MAX_BAND`` px): a big spheroid's pale periphery can lie well outside the model's outline.
+Objects with too little contrast between inside and outside, or too small to have an interior
+ring, keep their coarse outline.
 The band is then opened (drops loose cells stuck to the rim), holes left by the threshold are
 filled, and refined objects never touch an object they were not touching before.
 """
