@@ -1,20 +1,28 @@
 """Boundary refinement at full resolution (applied to every model's probability map).
 
 A model sees the image at a reduced working size, so its outline is only as precise as a few
-full-resolution pixels and tends to sit inside a soft, fuzzy rim. For each object of the coarse
-mask (``prob >= threshold``) the refinement looks at the smoothed full-resolution grey image in
-a band of ``band`` px on both sides of the coarse outline and re-decides those pixels with the
-object's own local threshold: half-way between the object's interior level (median grey of the
-ring ``band..2*band`` px inside) and its surrounding background level (median of the ring
-``band..2*band`` px outside, other objects excluded) — the "half-maximum" edge of the rim.
-Pixels deeper than ``band`` inside stay foreground, pixels farther than ``band`` outside stay
-background, so a refined outline moves at most ``band`` px. ``band`` is the given band (set by
-the model's scale) or, for a large object, ``BAND_PER_RADIUS`` x its equivalent radius (at most
-``MAX_BAND`` px): a big spheroid's pale periphery can lie well outside the model's outline.
-Objects with too little contrast between inside and outside, or too small to have an interior
-ring, keep their coarse outline.
-The band is then opened (drops loose cells stuck to the rim), holes left by the threshold are
-filled, and refined objects never touch an object they were not touching before.
+full-resolution pixels and tends to sit inside a soft, fuzzy rim, or, for a grey body or a big
+spheroid with a pale periphery, at its darker middle. For each object of the coarse mask
+(``prob >= threshold``) the refinement re-decides, on the smoothed full-resolution grey image,
+the pixels from ``band`` px inside the coarse outline to ``reach`` px outside it:
+
+- ``band`` is the given band (set by the model's scale) or, for a large object,
+  ``BAND_PER_RADIUS`` x its equivalent radius (at most ``MAX_BAND`` px); pixels deeper than
+  ``band`` inside stay foreground;
+- ``reach`` is ``REACH_PER_RADIUS`` x the equivalent radius (at least ``band``, at most
+  ``MAX_REACH`` px); pixels farther out stay background;
+- the interior level is the median grey of the ring ``band..2*band`` px inside, the background
+  level the median of the ring ``reach..reach+band`` px outside (other objects excluded);
+- the edge is a level between them: half-way (the half-maximum of a fuzzy rim), or lower,
+  nearer the background (0.35, 0.25 of the way), when the outline at that level runs along a
+  stronger edge (mean grey-level gradient on it at least ``LEVEL_MARGIN`` higher): the sharp
+  outer rim of a pale periphery rather than a line through it.
+
+Each candidate is opened (drops loose cells stuck to the rim) and keeps only the pieces that
+hold the interior; holes left by the threshold are filled, and refined objects never touch an
+object they were not touching before. Objects with too little contrast between the two rings
+(as when the outer ring still lies inside the body), or too small to have an interior ring,
+keep their coarse outline.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ __all__ = ["refine_mask", "band_for_scale"]
 
 BAND_PER_RADIUS = 0.15  # a large object's band grows with it: 0.15 x its equivalent radius
 MAX_BAND = 48
+REACH_PER_RADIUS = 0.6  # how far outside its coarse outline an object may grow (x its equivalent radius)
+MAX_REACH = 128
+EDGE_LEVELS = (0.5, 0.35, 0.25)  # candidate edges: fractions of the way from background to interior level
+LEVEL_MARGIN = 0.1  # a lower level must have a stronger edge by this fraction to be chosen
 
 
 def band_for_scale(scale: float) -> int:
@@ -34,7 +46,8 @@ def band_for_scale(scale: float) -> int:
 
 
 def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: int, min_area_px: int = 0,
-                sigma: float | None = None, min_contrast: float = 0.08) -> np.ndarray:
+                sigma: float | None = None, min_contrast: float = 0.08,
+                edge_levels: tuple[float, ...] = EDGE_LEVELS) -> np.ndarray:
     """Coarse ``prob >= threshold`` -> refined uint8 mask (same shape) whose outlines follow the image.
 
     ``gray``: normalised grey image (float32 HxW in [0, 1]) at the same size as ``prob``.
@@ -53,13 +66,13 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
     # largest objects first: they have the most reliable interior/background estimates
     for i in sorted(range(1, n), key=lambda j: -int(stats[j, 4])):
         x, y, w, h, area = (int(v) for v in stats[i])
-        band = int(np.clip(round(BAND_PER_RADIUS * np.sqrt(area / np.pi)), scale_band, max(scale_band, MAX_BAND)))
+        r_eq = np.sqrt(area / np.pi)
+        band = int(np.clip(round(BAND_PER_RADIUS * r_eq), scale_band, max(scale_band, MAX_BAND)))
         if area < max(min_area_px, 4 * band * band):
             continue
-        pad = 2 * band + 2
+        reach = int(np.clip(round(REACH_PER_RADIUS * r_eq), band, max(band, MAX_REACH)))
+        pad = reach + band + 2
         r_open = max(1, band // 3)
-        k_open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_open + 1, 2 * r_open + 1))
-        k_band = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
         x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
         comp = (lab[y0:y1, x0:x1] == i).astype(np.uint8)
         others = ((out[y0:y1, x0:x1] > 0) & (comp == 0)).astype(np.uint8)
@@ -67,34 +80,74 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
         dout = cv2.distanceTransform(1 - comp, cv2.DIST_L2, 5)
         g = gs[y0:y1, x0:x1]
         inner = (din > band) & (din <= 2 * band)
-        near_others = cv2.dilate(others, k_band) > 0
-        outer = (dout > band) & (dout <= 2 * band) & ~near_others
+        outer = (dout > reach) & (dout <= reach + band)
+        if others.any():
+            outer &= cv2.distanceTransform(1 - others, cv2.DIST_L2, 5) > band
         if inner.sum() < 20 or outer.sum() < 20:
             continue
         gi, go = float(np.median(g[inner])), float(np.median(g[outer]))
         if abs(go - gi) < min_contrast:
             continue
-        t = 0.5 * (gi + go)
-        like = (g < t) if gi < go else (g > t)
         core = din > band
-        in_band = (din > 0) | (dout <= band)
-        new = (core | (in_band & like)).astype(np.uint8)
-        new = cv2.morphologyEx(new, cv2.MORPH_OPEN, k_open) | core.astype(np.uint8)
-        # keep the pieces that hold the core (not slivers cut off by the opening), fill holes
-        k, cl, st, _ = cv2.connectedComponentsWithStats(new, connectivity=8)
-        if k > 2:
-            keep = np.zeros(k, bool)
-            keep[np.unique(cl[core])] = True
-            keep &= st[:, 4] >= max(min_area_px, 0.1 * st[1:, 4].max())
-            keep[0] = False
-            new = keep[cl].astype(np.uint8)
+        in_band = (din > 0) | (dout <= reach)
+        new = _edge_outline(g, gi, go, core, in_band, r_open, min_area_px, edge_levels)
         holes = _enclosed(new) & (comp > 0)
         new[holes] = 1
-        new[cv2.dilate(others, k_gap) > 0] = 0  # never merge with a neighbour
+        if others.any():
+            new[cv2.dilate(others, k_gap) > 0] = 0  # never merge with a neighbour
         sub = out[y0:y1, x0:x1]
         sub[comp > 0] = 0
         sub |= new
     return out
+
+
+def _edge_outline(g, gi, go, core, in_band, r_open, min_area_px, levels) -> np.ndarray:
+    """The object re-decided (``_redecide``) at the first of ``levels``, unless a later level's
+    outline runs along a stronger edge, by ``LEVEL_MARGIN``, where the refinement may move it."""
+    dark = gi < go
+    movable = in_band & ~core
+    edge_strength = None
+    best, best_score = None, -1.0
+    for level in levels:
+        cand = _redecide(g, go + level * (gi - go), dark, core, in_band, r_open, min_area_px)
+        if len(levels) == 1:
+            return cand
+        if edge_strength is None:
+            gy, gx = np.gradient(g)
+            edge_strength = np.hypot(gx, gy)
+        score = _rim_strength(cand, movable, edge_strength)
+        if score > best_score * (1 + LEVEL_MARGIN):
+            best, best_score = cand, score
+    return best
+
+
+def _rim_strength(mask: np.ndarray, movable: np.ndarray, edge_strength: np.ndarray) -> float:
+    """Mean grey-level gradient on the outline of ``mask`` where the refinement moved it."""
+    rim = (mask > 0) & ~(cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0) & movable
+    return float(edge_strength[rim].mean()) if rim.any() else 0.0
+
+
+def _redecide(g, t, dark_object, core, in_band, r_open, min_area_px) -> np.ndarray:
+    """Core plus the band's pixels on the object's side of level ``t``, opened (loose cells at the
+    rim drop off); only the pieces holding the core are kept."""
+    like = (g < t) if dark_object else (g > t)
+    new = (core | (in_band & like)).astype(np.uint8)
+    new = _open(new, r_open) | core.astype(np.uint8)
+    k, cl, st, _ = cv2.connectedComponentsWithStats(new, connectivity=8)
+    if k > 2:
+        keep = np.zeros(k, bool)
+        keep[np.unique(cl[core])] = True
+        keep &= st[:, 4] >= max(min_area_px, 0.1 * st[1:, 4].max())
+        keep[0] = False
+        new = keep[cl].astype(np.uint8)
+    return new
+
+
+def _open(mask: np.ndarray, r: int) -> np.ndarray:
+    """Morphological opening of a uint8 mask by a disc of radius ``r`` (two distance transforms:
+    cost independent of ``r``)."""
+    eroded = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 5)[1:-1, 1:-1] > r
+    return (cv2.distanceTransform((~eroded).astype(np.uint8), cv2.DIST_L2, 5) <= r).astype(np.uint8)
 
 
 def _enclosed(mask: np.ndarray) -> np.ndarray:

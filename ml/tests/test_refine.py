@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 
-from ml.refine import band_for_scale, refine_mask
+from ml.refine import REACH_PER_RADIUS, band_for_scale, refine_mask
 
 
 def _disc(shape, cx, cy, r):
@@ -54,16 +54,43 @@ def test_outline_outside_the_rim_is_pulled_in():
     assert _iou(refined, _disc(shape, 150, 150, 70)) > 0.97
 
 
-def test_moves_at_most_band_and_keeps_low_contrast_objects():
+def test_moves_at_most_its_reach_and_keeps_low_contrast_objects():
     shape = (300, 300)
     faint = _brightfield(shape, [(150, 150, 80)], dark=0.80)  # contrast 0.05: below min_contrast
-    prob = _coarse(shape, 150, 150, 60)
+    prob = _coarse(shape, 150, 150, 40)
     assert np.array_equal(refine_mask(faint, prob, 0.5, band=9), (prob >= 0.5).astype(np.uint8))
-    gray = _brightfield(shape, [(150, 150, 75)])  # rim 15 px away: only `band` px of it reachable
+    # a rim 60 px outside a 40 px coarse outline, beyond its reach (0.6 x 40 = 24 px): the ring
+    # that would give the background level lies inside the body, so the outline stays
+    gray = _brightfield(shape, [(150, 150, 100)])
     refined = refine_mask(gray, prob, 0.5, band=9)
-    area = refined.sum()
-    assert area <= np.pi * (60 + 9 + 1.5) ** 2
-    assert area > (prob >= 0.5).sum()
+    assert refined.sum() <= np.pi * (40 + REACH_PER_RADIUS * 40 + 1.5) ** 2
+
+
+def test_a_grey_body_outlined_at_its_core_reaches_its_rim():
+    shape = (300, 300)
+    gray = _brightfield(shape, [(150, 150, 80)], blur=1.5, dark=0.5)  # a flat grey body, sharp rim
+    prob = _coarse(shape, 150, 150, 55)  # the model marks its middle only
+    true = _disc(shape, 150, 150, 80)
+    assert _iou(prob >= 0.5, true) < 0.5
+    assert _iou(refine_mask(gray, prob, 0.5, band=9), true) > 0.95
+
+
+def test_pale_periphery_is_cut_at_its_sharp_outer_edge():
+    """A dark core fading into a pale periphery that ends in a sharp edge: the half-way level
+    between core and background cuts through the periphery; the level along the strongest edge
+    is the outer rim."""
+    shape = (300, 300)
+    yy, xx = np.mgrid[:300, :300]
+    r = np.hypot(xx - 150.0, yy - 150.0)
+    gray = np.where(r <= 80, 0.15 + 0.5 * np.clip(r / 80, 0, 1) ** 1.5, 0.85).astype(np.float32)
+    gray = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    gray += np.random.default_rng(1).normal(0, 0.01, shape).astype(np.float32)
+    prob = _coarse(shape, 150, 150, 50)
+    true = _disc(shape, 150, 150, 80)
+    refined = refine_mask(gray, prob, 0.5, band=9)
+    assert _iou(refined, true) > 0.95
+    half_way = refine_mask(gray, prob, 0.5, band=9, edge_levels=(0.5,))
+    assert _iou(half_way, true) < 0.85
 
 
 def test_neighbours_stay_separate_and_small_objects_untouched():
