@@ -38,6 +38,7 @@ REACH_PER_RADIUS = 0.6  # how far outside its coarse outline an object may grow 
 MAX_REACH = 128
 EDGE_LEVELS = (0.5, 0.35, 0.25)  # candidate edges: fractions of the way from background to interior level
 LEVEL_MARGIN = 0.1  # a lower level must have a stronger edge by this fraction to be chosen
+_K3 = np.ones((3, 3), np.uint8)
 
 
 def band_for_scale(scale: float) -> int:
@@ -61,7 +62,6 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
     gs = cv2.GaussianBlur(gray.astype(np.float32, copy=False), (0, 0), sigma)
     H, W = fg.shape
     out = fg.copy()
-    k_gap = np.ones((3, 3), np.uint8)
     scale_band = band
     # largest objects first: they have the most reliable interior/background estimates
     for i in sorted(range(1, n), key=lambda j: -int(stats[j, 4])):
@@ -94,7 +94,7 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
         holes = _enclosed(new) & (comp > 0)
         new[holes] = 1
         if others.any():
-            new[cv2.dilate(others, k_gap) > 0] = 0  # never merge with a neighbour
+            new[cv2.dilate(others, _K3) > 0] = 0  # never merge with a neighbour
         sub = out[y0:y1, x0:x1]
         sub[comp > 0] = 0
         sub |= new
@@ -105,26 +105,19 @@ def _edge_outline(g, gi, go, core, in_band, r_open, min_area_px, levels) -> np.n
     """The object re-decided (``_redecide``) at the first of ``levels``, unless a later level's
     outline runs along a stronger edge, by ``LEVEL_MARGIN``, where the refinement may move it."""
     dark = gi < go
+    if len(levels) == 1:
+        return _redecide(g, go + levels[0] * (gi - go), dark, core, in_band, r_open, min_area_px)
     movable = in_band & ~core
-    edge_strength = None
+    gy, gx = np.gradient(g)
+    edge_strength = np.hypot(gx, gy)
     best, best_score = None, -1.0
     for level in levels:
         cand = _redecide(g, go + level * (gi - go), dark, core, in_band, r_open, min_area_px)
-        if len(levels) == 1:
-            return cand
-        if edge_strength is None:
-            gy, gx = np.gradient(g)
-            edge_strength = np.hypot(gx, gy)
-        score = _rim_strength(cand, movable, edge_strength)
+        rim = (cand > 0) & ~(cv2.erode(cand, _K3) > 0) & movable  # its outline where it may move
+        score = float(edge_strength[rim].mean()) if rim.any() else 0.0
         if score > best_score * (1 + LEVEL_MARGIN):
             best, best_score = cand, score
     return best
-
-
-def _rim_strength(mask: np.ndarray, movable: np.ndarray, edge_strength: np.ndarray) -> float:
-    """Mean grey-level gradient on the outline of ``mask`` where the refinement moved it."""
-    rim = (mask > 0) & ~(cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0) & movable
-    return float(edge_strength[rim].mean()) if rim.any() else 0.0
 
 
 def _redecide(g, t, dark_object, core, in_band, r_open, min_area_px) -> np.ndarray:
