@@ -14,8 +14,9 @@ VERSION = "1.0.0"
 WORK_SIZE = 640
 
 
-def classical_prob(gray: np.ndarray) -> np.ndarray:
-    """Normalised grey image (float32 HxW, [0,1]) -> float32 HxW 'probability' of spheroid."""
+def classical_prob(gray: np.ndarray, *, at_work_size: bool = False) -> np.ndarray:
+    """Normalised grey image (float32 HxW, [0,1]) -> float32 HxW 'probability' of spheroid
+    (with ``at_work_size``, at the working size: a long side of ``WORK_SIZE`` px at most)."""
     h, w = gray.shape
     s = min(1.0, WORK_SIZE / max(h, w))
     sw, sh = max(8, round(w * s)), max(8, round(h * s))
@@ -38,6 +39,6 @@ def classical_prob(gray: np.ndarray) -> np.ndarray:
     ke = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     prob = cv2.morphologyEx(prob, cv2.MORPH_OPEN, ke)  # drop loose cells / thin fibres
     prob = cv2.morphologyEx(prob, cv2.MORPH_CLOSE, ke)  # close gaps inside bodies
-    if s < 1:
+    if s < 1 and not at_work_size:
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
     return prob

@@ -24,7 +24,7 @@ from ml import classical as _classical
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances
-from ml.refine import band_for_scale, refine_mask
+from ml.refine import REACH_PER_RADIUS, band_for_scale, refine_mask
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,12 @@ DEFAULT_MODEL = "spheroseg-unet"
 TILE = 320
 TILE_OVERLAP = 64
 REFINE = True  # full-resolution boundary refinement (ml.refine) for every model
+_K5 = np.ones((5, 5), np.uint8)
+# the classical objects a network missed are added (``_rescue_missed``) from this x the minimum area
+RESCUE_MIN_AREA_FACTOR = 5.0  # 0 turns the rescue off
+RESCUE_MAX_OVERLAP = 0.05  # a missed object may touch the model's objects by this share of its area
+RESCUE_MIN_SOLIDITY = 0.85  # and must be compact: a clump of loose cells is ragged
+OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
 
 
 class Cancelled(Exception):
@@ -303,6 +309,60 @@ def _unet_prob(card: ModelCard, gray: np.ndarray, threshold: float, min_area_px:
     return prob, contact
 
 
+def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, threshold: float,
+                   min_area: int, rescue_area: float) -> tuple[np.ndarray, np.ndarray]:
+    """Add the classical baseline's objects that the model missed (a grey spheroid, or an
+    aggregate of visible cells, that the network marks weakly or not at all): refined like the
+    model's objects, those of at least ``rescue_area`` px and ``RESCUE_MIN_SOLIDITY``, off the
+    image border and clear of the model's objects (touching them by at most
+    ``RESCUE_MAX_OVERLAP`` of their area). Their probability is the classical one.
+    Candidates are found at the classical working size; only they are refined at full size."""
+    fg = (prob >= threshold).astype(np.uint8) if mask is None else mask
+    h, w = fg.shape
+    cp = _classical.classical_prob(gray, at_work_size=True)
+    s = cp.shape[0] / h
+    fg_s = cv2.resize(fg, cp.shape[::-1], interpolation=cv2.INTER_NEAREST) if s < 1 else fg
+    # refinement grows an object by REACH_PER_RADIUS x its radius at most: smaller ones cannot make it
+    seed_area = max(min_area, rescue_area / (1 + REACH_PER_RADIUS) ** 2) * s * s
+    picked = _clear_of(cp >= threshold, _model_objects(fg_s, min_area * s * s), seed_area)
+    if not picked.any():
+        return prob, fg
+    cp = np.where(picked, cp, 0.0).astype(np.float32)
+    if s < 1:
+        cp = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)
+    picked = refine_mask(gray, cp, threshold, band=band_for_scale(s), min_area_px=min_area) if REFINE \
+        else cp >= threshold
+    taken = _model_objects(fg, min_area)
+    picked = _clear_of(picked, taken, rescue_area, RESCUE_MIN_SOLIDITY) & ~taken
+    return np.where(picked, np.maximum(cp, prob), prob), (fg | picked).astype(np.uint8)
+
+
+def _model_objects(fg: np.ndarray, min_area: float) -> np.ndarray:
+    """Where the model's objects are (the pieces of ``fg`` of ``min_area`` px or more: specks
+    below it are no object), grown by 2 px."""
+    _, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    objects = (stats[:, 4] >= min_area)[lab] & (lab > 0)
+    return cv2.dilate(objects.astype(np.uint8), _K5) > 0
+
+
+def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0) -> np.ndarray:
+    """The connected pieces of ``candidates`` of at least ``min_area`` px and ``min_solidity``,
+    off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
+    h, w = candidates.shape
+    x, y, bw, bh, area = stats.T
+    overlap = np.bincount(lab[taken], minlength=n)
+    keep = (area >= min_area) & (overlap <= RESCUE_MAX_OVERLAP * area)
+    keep &= (border_edges(x, y, w, h) | border_edges(x + bw - 1, y + bh - 1, w, h)) == 0
+    keep[0] = False
+    for i in np.flatnonzero(keep) if min_solidity > 0 else ():
+        piece = (lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i).astype(np.uint8)
+        contours, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        solidity = measure(max(contours, key=cv2.contourArea).reshape(-1, 2))["solidity"]
+        keep[i] = solidity is not None and solidity >= min_solidity
+    return keep[lab]
+
+
 def default_min_area(height: int, width: int) -> int:
     """Default minimum object area: 0.06 % of the image (600 px at 1000 x 1000), at least 32 px."""
     return max(32, int(round(0.0006 * height * width)))
@@ -359,6 +419,10 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
         t = time.perf_counter()
         mask = refine_mask(gray, prob, threshold, band=band_for_scale(scale), min_area_px=min_area)
         timings["refine"] = time.perf_counter() - t
+    if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
+        t = time.perf_counter()
+        prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area)
+        timings["rescue"] = time.perf_counter() - t
     del gray
     report("inference", 1.0)
     check()
@@ -385,10 +449,11 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
 
 
 def outside_a_round_edge(exterior, width: int, height: int) -> bool:
-    """An object cut off by two different image edges that lies (98 % or more) on the border's side
+    """An object cut off by two different image edges that lies (90 % or more) on the border's side
     of the chord between the two ends of its outline off the border, i.e. whose free outline is
-    straight or curves into it: the dark outside of a round well or dish across a corner. A
-    spheroid cut by the border bulges out over that chord (a quarter disc by 36 % of its area)."""
+    straight or curves into it: the dark outside of a round well or dish across a corner (its
+    traced rim may wobble by a few per cent). A spheroid cut by the border bulges out over that
+    chord: a quarter disc by 36 % of its area, a cap of one centred outside the corner by 20 %."""
     pts = np.asarray(exterior, np.float32).reshape(-1, 2)
     n = len(pts)
     edges = border_edges(pts[:, 0], pts[:, 1], width, height)  # the image edges each vertex lies on
@@ -423,7 +488,7 @@ def outside_a_round_edge(exterior, width: int, height: int) -> bool:
     cv2.fillPoly(mask, [np.round(pts - (x0, y0)).astype(np.int32)], 1)
     ys, xs = np.nonzero(mask)
     beyond = ((np.stack([xs + x0, ys + y0], 1) - a) @ normal) * side < -1
-    return float(beyond.mean()) < 0.02
+    return float(beyond.mean()) < OUTSIDE_EDGE_MAX_BEYOND
 
 
 def _irregular_at_border(metrics: dict, min_solidity: float, width: int, height: int) -> bool:

@@ -171,6 +171,7 @@ def test_outside_a_round_edge_tells_a_well_corner_from_a_spheroid_cut_by_the_bor
     yy, xx = np.mgrid[:size, :size]
     outside_well = np.hypot(xx - 150, yy - 150) > 300  # the region beyond a round well, bottom right
     corner_triangle = (xx + yy) > 2 * size - 120  # a well rim that looks straight this close
+    wobbly_rim = corner_triangle | (np.hypot(xx - 385, yy - 290) < 12)  # 4 % of it beyond the chord
     quarter_spheroid = np.hypot(xx, yy) < 90  # a spheroid centred on the top-left corner
     cap = np.hypot(xx + 40, yy + 40) < 120  # a spheroid mostly outside the image
     half_spheroid = np.hypot(xx - 200, yy) < 70  # cut by the top edge only
@@ -182,6 +183,7 @@ def test_outside_a_round_edge_tells_a_well_corner_from_a_spheroid_cut_by_the_bor
     cv2.circle(inside, (200, 200), 60, 1, -1)
     assert engine.outside_a_round_edge(_exterior(outside_well), size, size)
     assert engine.outside_a_round_edge(_exterior(corner_triangle), size, size)
+    assert engine.outside_a_round_edge(_exterior(wobbly_rim), size, size)
     assert cv2.connectedComponents(merged.astype(np.uint8))[0] == 2  # one object
     for spheroid in (quarter_spheroid, cap, half_spheroid, inside, merged):
         assert not engine.outside_a_round_edge(_exterior(spheroid), size, size)
@@ -199,3 +201,36 @@ def test_the_dark_outside_of_the_well_is_not_reported():
         polys = engine.segment(img, model=model).polygons
         assert len(polys) == 1, model
         assert abs(polys[0]["metrics"]["centroid_x"] - 150) < 5 and abs(polys[0]["metrics"]["centroid_y"] - 150) < 5
+
+
+def test_spheroids_the_network_misses_are_taken_from_the_classical_baseline(monkeypatch):
+    """A compact dark body the network does not mark is added, refined, with the classical
+    confidence; a ragged clump, a body cut by the border and one under 5 x the minimum area are
+    not, and the network's own object is not added twice."""
+    import cv2
+
+    size = 600  # minimum area 216 px, so a missed object needs 1080 px
+    img = np.full((size, size), 210, np.uint8)
+    cv2.circle(img, (150, 150), 55, 60, -1)  # missed by the network
+    cv2.circle(img, (450, 150), 60, 60, -1)  # the network's own object
+    cv2.circle(img, (size - 20, 450), 60, 60, -1)  # cut by the border
+    cv2.circle(img, (300, 300), 12, 60, -1)  # 452 px: an object, but too small to be taken
+    a = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    r = np.where(np.arange(24) % 2 == 0, 75, 30)  # a ragged clump (solidity about 0.6)
+    cv2.fillPoly(img, [np.stack([150 + r * np.cos(a), 450 + r * np.sin(a)], 1).astype(np.int32)], 60)
+    yy, xx = np.mgrid[:size, :size]
+    own = (np.hypot(xx - 450, yy - 150) < 58).astype(np.float32)
+
+    def network(card, gray, threshold, min_area_px, timings):
+        timings["inference_scale"] = 0.8
+        return own, np.zeros_like(own)
+
+    monkeypatch.setattr(engine, "_unet_prob", network)
+    polys = engine.segment(img).polygons
+    found = sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["centroid_y"])) for p in polys)
+    assert len(found) == 2 and np.allclose(found, [(150, 150), (450, 150)], atol=2)
+    rescued = min(polys, key=lambda p: p["metrics"]["centroid_x"])
+    assert abs(rescued["metrics"]["equivalent_diameter_px"] - 110) < 4  # refined to the disc's edge
+    assert rescued["confidence"] > 0.9  # the classical baseline's probability
+    monkeypatch.setattr(engine, "RESCUE_MIN_AREA_FACTOR", 0)
+    assert len(engine.segment(img).polygons) == 1
