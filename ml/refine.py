@@ -20,7 +20,10 @@ the pixels from ``band`` px inside the coarse outline to ``reach`` px outside it
 
 Each candidate is opened (drops loose cells stuck to the rim) and keeps only the pieces that
 hold the interior; holes left by the threshold are filled, and refined objects never touch an
-object they were not touching before. Objects with too little contrast between the two rings
+object they were not touching before. An object that grew by ``REPEAT_GROWTH`` x its area or
+more is re-decided from its new outline (a larger reach, a background ring farther out), at
+most ``REPEATS`` more times: a grey body the model marks only at its darker middle reaches its
+rim step by step. Objects with too little contrast between the two rings
 (as when the outer ring still lies inside the body), or too small to have an interior ring,
 keep their coarse outline.
 """
@@ -38,6 +41,8 @@ REACH_PER_RADIUS = 0.6  # how far outside its coarse outline an object may grow 
 MAX_REACH = 128
 EDGE_LEVELS = (0.5, 0.35, 0.25)  # candidate edges: fractions of the way from background to interior level
 LEVEL_MARGIN = 0.1  # a lower level must have a stronger edge by this fraction to be chosen
+REPEATS = 2  # an object that grew by REPEAT_GROWTH x its area is re-decided again, at most this many times
+REPEAT_GROWTH = 1.2
 _K3 = np.ones((3, 3), np.uint8)
 
 
@@ -55,16 +60,28 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
     Objects below ``min_area_px`` are left as they are (refinement must not grow them past it).
     """
     fg = (prob >= threshold).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    if n <= 1 or band < 1:
+    if band < 1 or not fg.any():
         return fg
     sigma = float(np.clip(band / 4.0, 1.0, 4.0)) if sigma is None else sigma
     gs = cv2.GaussianBlur(gray.astype(np.float32, copy=False), (0, 0), sigma)
+    out, grown = _refine_pass(gs, fg, None, band, min_area_px, min_contrast, edge_levels)
+    for _ in range(REPEATS):
+        if not grown.any():
+            break
+        out, grown = _refine_pass(gs, out, grown, band, min_area_px, min_contrast, edge_levels)
+    return out
+
+
+def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_levels):
+    """One pass over the objects of ``fg`` (those touching ``only`` when given): the refined mask
+    and where the objects that grew by ``REPEAT_GROWTH`` or more now lie."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     H, W = fg.shape
     out = fg.copy()
-    scale_band = band
+    grown = np.zeros_like(fg, dtype=bool)
+    todo = range(1, n) if only is None else np.setdiff1d(np.unique(lab[only]), [0])
     # largest objects first: they have the most reliable interior/background estimates
-    for i in sorted(range(1, n), key=lambda j: -int(stats[j, 4])):
+    for i in sorted(todo, key=lambda j: -int(stats[j, 4])):
         x, y, w, h, area = (int(v) for v in stats[i])
         r_eq = np.sqrt(area / np.pi)
         band = int(np.clip(round(BAND_PER_RADIUS * r_eq), scale_band, max(scale_band, MAX_BAND)))
@@ -98,7 +115,9 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
         sub = out[y0:y1, x0:x1]
         sub[comp > 0] = 0
         sub |= new
-    return out
+        if new.sum() >= REPEAT_GROWTH * area:
+            grown[y0:y1, x0:x1] |= new > 0
+    return out, grown
 
 
 def _edge_outline(g, gi, go, core, in_band, r_open, min_area_px, levels) -> np.ndarray:

@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 
+from ml import refine
 from ml.refine import REACH_PER_RADIUS, band_for_scale, refine_mask
 
 
@@ -75,7 +76,7 @@ def test_a_grey_body_outlined_at_its_core_reaches_its_rim():
     assert _iou(refine_mask(gray, prob, 0.5, band=9), true) > 0.95
 
 
-def test_pale_periphery_is_cut_at_its_sharp_outer_edge():
+def test_pale_periphery_is_cut_at_its_sharp_outer_edge(monkeypatch):
     """A dark core fading into a pale periphery that ends in a sharp edge: the half-way level
     between core and background cuts through the periphery; the level along the strongest edge
     is the outer rim."""
@@ -89,8 +90,27 @@ def test_pale_periphery_is_cut_at_its_sharp_outer_edge():
     true = _disc(shape, 150, 150, 80)
     refined = refine_mask(gray, prob, 0.5, band=9)
     assert _iou(refined, true) > 0.95
+    monkeypatch.setattr(refine, "REPEATS", 0)  # one pass: the level alone decides
     half_way = refine_mask(gray, prob, 0.5, band=9, edge_levels=(0.5,))
     assert _iou(half_way, true) < 0.85
+
+
+def test_an_object_that_grows_is_re_decided_until_it_reaches_its_rim(monkeypatch):
+    """A grey body darkest at its middle, marked by the model only there: one pass grows it by
+    its reach into the body, whose grey ramps up to the rim; decided again from the grown
+    outline (reach and background ring farther out) it reaches the rim."""
+    shape = (400, 400)
+    yy, xx = np.mgrid[:400, :400]
+    r = np.hypot(xx - 200.0, yy - 200.0)
+    gray = np.where(r <= 120, 0.2 + 0.4 * r / 120, 0.9).astype(np.float32)
+    gray = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    gray += np.random.default_rng(1).normal(0, 0.01, shape).astype(np.float32)
+    prob = _coarse(shape, 200, 200, 60)
+    true = _disc(shape, 200, 200, 120)
+    assert _iou(refine_mask(gray, prob, 0.5, band=9), true) > 0.95
+    monkeypatch.setattr(refine, "REPEATS", 0)
+    once = refine_mask(gray, prob, 0.5, band=9)
+    assert _iou(prob >= 0.5, true) < _iou(once, true) < 0.5
 
 
 def test_neighbours_stay_separate_and_small_objects_untouched():
