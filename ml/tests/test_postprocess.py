@@ -78,6 +78,18 @@ def test_discs_joined_by_a_wide_neck_are_split_by_convexity():
     assert cx[0] == __import__("pytest").approx(145, abs=8) and cx[1] == __import__("pytest").approx(255, abs=8)
 
 
+def test_a_body_cracked_inside_is_one_object_that_keeps_its_hole():
+    # a textured body whose mask has a long crack inside (a hole larger than the minimum area):
+    # the crack is no neck between two bodies, the outline keeps it as a hole
+    m = _disc_map((300, 300), [(150, 150, 100)])
+    m[147:154, 75:225] = 0.0
+    polys = instances(m, min_area_px=50)
+    assert len(polys) == 1
+    assert len(polys[0]["holes"]) == 1
+    assert measure(polys[0]["exterior"], polys[0]["holes"])["area_px"] == __import__("pytest").approx(
+        np.pi * 100 ** 2 - 7 * 150, rel=0.03)
+
+
 def test_a_lumpy_or_elongated_single_body_is_not_split():
     ellipse = np.zeros((300, 400), np.float32)
     cv2.ellipse(ellipse, (200, 150), (150, 70), 20, 0, 360, 1.0, -1)  # aspect 2.1
