@@ -406,6 +406,7 @@ def main(argv=None):
         args.recalibrate.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         postprocess, seconds = calibrate(args.recalibrate, seed, args.floor_images)
         card["postprocess"] = postprocess
+        card["training"].pop("border_floor_s", None)  # earlier versions timed the two floors apart
         card["training"].update(seconds)
         card["training"]["recalibrated"] = "python -m ml.train " + " ".join(argv if argv is not None else sys.argv[1:])
         args.recalibrate.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")

@@ -73,6 +73,8 @@ def test_choose_border_floor_counts_and_never_lowers_ap50(fresh_registry):
 def test_recalibrate_sets_the_working_size_and_chooses_both_floors(tmp_path, fresh_registry):
     shutil.copy(engine.WEIGHTS_DIR / "spheroseg-unet.json", tmp_path / "spheroseg-unet.json")
     card = json.loads((tmp_path / "spheroseg-unet.json").read_text())
+    card["training"]["border_floor_s"] = 24.5  # an earlier version's separate timing: both floors are one run now
+    (tmp_path / "spheroseg-unet.json").write_text(json.dumps(card))
     shutil.copy(engine.WEIGHTS_DIR / card["weights"], tmp_path / card["weights"])
     argv = ["--recalibrate", str(tmp_path / "spheroseg-unet.json"), "--working-size", "256", "--floor-images", "2"]
     train.main(argv)
@@ -83,6 +85,7 @@ def test_recalibrate_sets_the_working_size_and_chooses_both_floors(tmp_path, fre
     assert "2 synthetic 1000x1000 validation images" in written["postprocess"]["border_chosen_on"]
     assert written["training"]["recalibrated"] == "python -m ml.train " + " ".join(argv)
     assert written["sha256"] == card["sha256"] and written["training"]["floor_s"] >= 0
+    assert "border_floor_s" not in written["training"]
     assert engine.use_card(tmp_path / "spheroseg-unet.json").working_size == 256
 
 
