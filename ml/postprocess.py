@@ -1,7 +1,8 @@
 """Probability map -> separate measured objects (shared by the U-Net and the classical model).
 
 threshold (or a refined mask) -> fill small holes -> drop objects below ``min_area_px`` -> split touching
-spheroids (seeds from the contact head and/or distance-transform peaks with a saddle test;
+spheroids (seeds from the contact head and/or peaks of the distance transform of the component
+with its holes filled, with a saddle test;
 peaks joined by a wider neck are split only when every piece comes out convex, then a
 watershed restricted to each component) -> outlines with holes (contour hierarchy,
 holes attached to their own object; an island inside a hole is its own object) -> polygon
