@@ -24,7 +24,7 @@ SPLIT_SIZE = 256  # objects larger than this (px) are split on a downscaled copy
 # explains the outline's concavity: peaks kept apart at this looser saddle ratio, and every piece
 # at least CONVEX_MIN solid with at most CONVEX_GAIN of the whole's convexity deficit left.
 CONVEX_RATIO = 0.85
-CONVEX_MIN = 0.9
+CONVEX_MIN = 0.85
 CONVEX_GAIN = 0.5
 
 
