@@ -62,3 +62,36 @@ def test_evaluate_on_holdout_images(capsys):
     assert "2 ml.holdout images, seeds 3-4, 320x320" in printed
     refs = {line.split()[0]: int(line.split()[1]) for line in printed.splitlines() if line.startswith("holdout_")}
     assert refs == {f"holdout_{s}": int(generate(s, (320, 320))[1].max()) for s in (3, 4)}
+
+
+def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
+    import pytest
+
+    from ml.evaluate import zoomed_pairs
+
+    lab = _disc((200, 300), 140, 90, 20)
+    img = np.where(lab > 0, 40, 200).astype(np.uint8)
+    [(name, big, big_lab)] = zoomed_pairs([("well.png", img, lab)], 2)
+    assert name == "well_x2.png" and big.shape == img.shape and big_lab.shape == lab.shape
+    ys, xs = np.nonzero(big_lab)
+    assert len(ys) == pytest.approx(4 * np.pi * 20 ** 2, rel=0.05)  # the disc seen twice as large
+    assert (ys.mean(), xs.mean()) == pytest.approx((100, 150), abs=2)  # in the middle of the crop
+    assert big[100, 150] < 60 and big[5, 5] > 180  # the image enlarged with it
+    lab_at_edge = _disc((200, 300), 10, 10, 8)  # the crop stays inside the image
+    [(_, _, edge)] = zoomed_pairs([("edge.png", img, lab_at_edge)], 4)
+    ys, xs = np.nonzero(edge)
+    assert (ys.mean(), xs.mean()) == pytest.approx((40, 40), abs=2)  # the crop starts at the corner
+    with pytest.raises(ValueError):
+        zoomed_pairs([("well.png", img, lab)], 0.5)
+
+
+def test_evaluate_zoom_goes_with_reference_images(tmp_path, demo_dir, capsys):
+    import pytest
+
+    masks = demo_dir.parent / "reference_masks"
+    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--zoom", "1.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "seen 1.5 x closer" in printed and "spheroid_single_x1.5.png" in printed
+    with pytest.raises(SystemExit):
+        main(["--synthetic", "1", "--zoom", "2"])
+    assert "--zoom goes with --images and --masks" in capsys.readouterr().err
