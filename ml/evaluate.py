@@ -285,9 +285,10 @@ def main(argv=None):
             ap.error("no image with a matching mask found")
         label = f"{len(pairs)} images from {args.images}"
         if args.zoom is not None:
-            if args.zoom < 1:
-                ap.error("--zoom must be at least 1")
-            pairs = zoomed_pairs(pairs, args.zoom)
+            try:
+                pairs = zoomed_pairs(pairs, args.zoom)
+            except ValueError as exc:
+                ap.error(f"--zoom: {exc}")
             label += f", seen {args.zoom:g} x closer"
     models = [args.model] + (["classical"] if args.model != "classical" else [])
     objects: list | None = [] if args.objects else None

@@ -95,3 +95,6 @@ def test_evaluate_zoom_goes_with_reference_images(tmp_path, demo_dir, capsys):
     with pytest.raises(SystemExit):
         main(["--synthetic", "1", "--zoom", "2"])
     assert "--zoom goes with --images and --masks" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--images", str(demo_dir), "--masks", str(masks), "--zoom", "0.5"])
+    assert "--zoom: a zoom factor must be at least 1" in capsys.readouterr().err
