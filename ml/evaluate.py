@@ -4,6 +4,7 @@
     python -m ml.evaluate --synthetic 30 --seed 7          # fresh synthetic images (unseen seeds)
     python -m ml.evaluate --holdout 30 --seed 1000         # images of the independent ml.holdout generator
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 2   # seen 2 x closer
+    python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 0.5 # at half the pixels
     python -m ml.evaluate --synthetic 30 --card /tmp/run/spheroseg-unet.json   # a scratch training run
 
 Masks: 16-bit (or 8-bit) PNG/TIFF label images with the image's base name, 0 = background,
@@ -178,16 +179,24 @@ def load_pairs(images_dir: Path, masks_dir: Path):
 
 
 def zoomed_pairs(pairs, factor: float):
-    """Each pair seen ``factor`` x closer: the 1/``factor`` crop centred on its reference objects
-    (shifted to stay inside the image) enlarged back to the full size, the image bicubic, the
-    mask nearest-neighbour. Real spheroids as a higher magnification shows them: larger, and
-    more often cut by the border."""
-    if factor < 1:
-        raise ValueError("a zoom factor must be at least 1")
+    """Each pair seen ``factor`` x as large. Above 1: the 1/``factor`` crop centred on its
+    reference objects (shifted to stay inside the image) enlarged back to the full size, the
+    image bicubic, the mask nearest-neighbour: real spheroids as a higher magnification shows
+    them, larger and more often cut by the border. Below 1: the whole image resampled to
+    ``factor`` x its size (area-averaged; the mask nearest-neighbour): the same field with fewer
+    pixels, as a lower-resolution camera or binning records it."""
+    if not factor > 0:
+        raise ValueError("a zoom factor must be positive")
     out = []
     for name, img, lab in pairs:
         lab = _relabel(lab)
         h, w = lab.shape
+        if factor < 1:
+            size = (max(2, round(w * factor)), max(2, round(h * factor)))
+            small = cv2.resize(np.ascontiguousarray(np.asarray(img)), size, interpolation=cv2.INTER_AREA)
+            small_lab = cv2.resize(lab.astype(np.uint16), size, interpolation=cv2.INTER_NEAREST)
+            out.append((f"{Path(name).stem}_x{factor:g}{Path(name).suffix}", small, small_lab))
+            continue
         ch, cw = max(2, round(h / factor)), max(2, round(w / factor))
         ys, xs = np.nonzero(lab)
         cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (h // 2, w // 2)
@@ -246,8 +255,9 @@ def main(argv=None):
     ap.add_argument("--holdout", type=int, default=0, help="evaluate on N images of the independent ml.holdout "
                     "generator (seeds --seed .. --seed + N - 1)")
     ap.add_argument("--zoom", type=float, default=None, metavar="F",
-                    help="with --images: evaluate each image seen F x closer (the 1/F crop around its "
-                         "reference objects, enlarged back to full size)")
+                    help="with --images: evaluate each image seen F x as large: above 1 the 1/F crop "
+                         "around its reference objects enlarged back to full size, below 1 the whole "
+                         "image resampled to F x its size")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -289,7 +299,7 @@ def main(argv=None):
                 pairs = zoomed_pairs(pairs, args.zoom)
             except ValueError as exc:
                 ap.error(f"--zoom: {exc}")
-            label += f", seen {args.zoom:g} x closer"
+            label += f", seen {args.zoom:g} x closer" if args.zoom >= 1 else f", resampled to {args.zoom:g} x its size"
     models = [args.model] + (["classical"] if args.model != "classical" else [])
     objects: list | None = [] if args.objects else None
     results = evaluate(pairs, models, args.threshold, objects)

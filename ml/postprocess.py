@@ -26,6 +26,15 @@ SPLIT_SIZE = 256  # objects larger than this (px) are split on a downscaled copy
 CONVEX_RATIO = 0.85
 CONVEX_MIN = 0.85
 CONVEX_GAIN = 0.5
+# Touching spheroids pressed together show no neck in the distance map, only two concave points
+# on the outline: a straight cut between two deep concavities (or a concavity and the image
+# border) is taken when it explains the concavity as above and is shorter than CUT_MAX_WIDTH x
+# the smaller piece's equivalent diameter (a neck, not a bump cut off a body).
+CONCAVE_CUT = True
+CUT_MIN_DEPTH = 0.08  # concavity depth, x the component's equivalent radius
+CUT_MAX_WIDTH = 0.9
+CUT_MIN_PIECE = 0.1  # each piece at least this share of the component
+CUT_MAX_SOLIDITY = 0.93  # a more convex component is one lumpy body
 
 
 def _mask_solidity(m: np.ndarray) -> float:
@@ -149,7 +158,7 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
             groups = _merge_peaks(dist, peaks, CONVEX_RATIO)
             convex_test = True
         if len(groups) <= 1:
-            return comp.astype(np.int32), 1
+            return _concave_split(comp) if CONCAVE_CUT else (comp.astype(np.int32), 1)
         for g in groups:
             n += 1
             for y, x, v in g:
@@ -167,8 +176,77 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
         relief = relief + dmax * 0.25 * (1 - prob)
     lab = _flood(markers, comp > 0, relief.astype(np.float32))
     if convex_test and not _split_explains_concavity(comp, lab, n):
-        return comp.astype(np.int32), 1
+        return _concave_split(comp) if CONCAVE_CUT else (comp.astype(np.int32), 1)
     return lab.astype(np.int32), n
+
+
+def _concave_split(comp: np.ndarray, depth: int = 0) -> tuple[np.ndarray, int]:
+    """Split ``comp`` by a straight cut between two deep concave points of its outline, kept only
+    when it explains the concavity (``CONVEX_MIN`` / ``CONVEX_GAIN``) and crosses a neck narrower
+    than ``CUT_MAX_WIDTH`` x the smaller piece's equivalent diameter; each piece is cut again
+    (at most 2 levels deep)."""
+    one = (comp.astype(np.int32), 1)
+    comp = comp.astype(np.uint8)
+    whole_deficit = 1 - _mask_solidity(comp)
+    if whole_deficit < 1 - CUT_MAX_SOLIDITY:
+        return one
+    filled = ndi.binary_fill_holes(comp).astype(np.uint8)
+    cs, _ = cv2.findContours(filled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not cs:
+        return one
+    c = max(cs, key=cv2.contourArea)
+    area = float(comp.sum())
+    if len(c) < 8 or area < 64:
+        return one
+    r = np.sqrt(area / np.pi)
+    try:
+        defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
+    except cv2.error:
+        return one
+    if defects is None:
+        return one
+    pts = c.reshape(-1, 2)
+    defects = defects.reshape(-1, 4)
+    defects = defects[defects[:, 3] / 256.0 >= CUT_MIN_DEPTH * r]
+    deep = [tuple(pts[f]) for f in defects[np.argsort(-defects[:, 3])][:8, 2]]
+    best = None
+    for a, b in ((a, b) for i, a in enumerate(deep) for b in deep[i + 1:]):
+        cut = comp.copy()
+        cv2.line(cut, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 0, 2)
+        k, lab, stats, _ = cv2.connectedComponentsWithStats(cut, connectivity=4)
+        if k < 3:
+            continue
+        order = 1 + np.argsort(-stats[1:, 4])
+        if stats[order[1], 4] < CUT_MIN_PIECE * area:
+            continue
+        markers = np.zeros(comp.shape, np.int32)
+        markers[lab == order[0]] = 1
+        markers[lab == order[1]] = 2
+        pieces = _flood(markers, comp > 0, np.zeros(comp.shape, np.float32), levels=1)
+        small = min(int((pieces == 1).sum()), int((pieces == 2).sum()))
+        width = float(np.hypot(a[0] - b[0], a[1] - b[1]))
+        if width > CUT_MAX_WIDTH * 2 * np.sqrt(small / np.pi):
+            continue
+        sol = [_mask_solidity(pieces == j) for j in (1, 2)]
+        areas = [int((pieces == j).sum()) for j in (1, 2)]
+        deficit = sum((1 - s) * n for s, n in zip(sol, areas, strict=True)) / max(1, sum(areas))
+        if min(sol) < CONVEX_MIN or deficit > CONVEX_GAIN * whole_deficit:
+            continue
+        if best is None or deficit < best[0]:
+            best = (deficit, pieces)
+    if best is None:
+        return one
+    pieces = best[1]
+    if depth >= 2:
+        return pieces, 2
+    out = np.zeros(comp.shape, np.int32)
+    n = 0
+    for j in (1, 2):
+        sub, k = _concave_split(pieces == j, depth + 1)
+        for i in range(1, k + 1):
+            n += 1
+            out[sub == i] = n
+    return out, n
 
 
 def _split_explains_concavity(comp: np.ndarray, lab: np.ndarray, n: int) -> bool:

@@ -81,8 +81,15 @@ def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
     [(_, _, edge)] = zoomed_pairs([("edge.png", img, lab_at_edge)], 4)
     ys, xs = np.nonzero(edge)
     assert (ys.mean(), xs.mean()) == pytest.approx((40, 40), abs=2)  # the crop starts at the corner
-    with pytest.raises(ValueError):
-        zoomed_pairs([("well.png", img, lab)], 0.5)
+    [(name, small, small_lab)] = zoomed_pairs([("well.png", img, lab)], 0.5)  # the same field, fewer pixels
+    assert name == "well_x0.5.png" and small.shape == (100, 150) and small_lab.shape == (100, 150)
+    ys, xs = np.nonzero(small_lab)
+    assert len(ys) == pytest.approx(np.pi * 10 ** 2, rel=0.1)  # a quarter of the disc's pixels
+    assert (ys.mean(), xs.mean()) == pytest.approx((45, 70), abs=1.5)
+    assert small[45, 70] < 60 and small[5, 5] > 180
+    for bad in (0, -1):
+        with pytest.raises(ValueError):
+            zoomed_pairs([("well.png", img, lab)], bad)
 
 
 def test_evaluate_zoom_goes_with_reference_images(tmp_path, demo_dir, capsys):
@@ -95,6 +102,9 @@ def test_evaluate_zoom_goes_with_reference_images(tmp_path, demo_dir, capsys):
     with pytest.raises(SystemExit):
         main(["--synthetic", "1", "--zoom", "2"])
     assert "--zoom goes with --images and --masks" in capsys.readouterr().err
+    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--zoom", "0.3"]) == 0
+    printed = capsys.readouterr().out
+    assert "resampled to 0.3 x its size" in printed and "spheroid_pair_x0.3.png" in printed
     with pytest.raises(SystemExit):
-        main(["--images", str(demo_dir), "--masks", str(masks), "--zoom", "0.5"])
-    assert "--zoom: a zoom factor must be at least 1" in capsys.readouterr().err
+        main(["--images", str(demo_dir), "--masks", str(masks), "--zoom", "0"])
+    assert "--zoom: a zoom factor must be positive" in capsys.readouterr().err

@@ -78,6 +78,28 @@ def test_discs_joined_by_a_wide_neck_are_split_by_convexity():
     assert cx[0] == __import__("pytest").approx(145, abs=8) and cx[1] == __import__("pytest").approx(255, abs=8)
 
 
+def test_elongated_bodies_pressed_side_by_side_are_cut_between_their_concave_points(monkeypatch):
+    # two upright ellipses (45 x 110 px half-axes) 80 px apart: the distance map is one ridge with
+    # no neck, but the outline has a deep concave point at the top and at the bottom of the seam
+    m = np.zeros((320, 400), np.float32)
+    for x in (150, 230):
+        cv2.ellipse(m, (x, 150), (45, 110), 0, 0, 360, 1.0, -1)
+    from ml import postprocess
+
+    comp = m > 0.5
+    assert postprocess.split_touching(comp)[1] == 2
+    with monkeypatch.context() as mp:
+        mp.setattr(postprocess, "CONCAVE_CUT", False)
+        assert postprocess.split_touching(comp)[1] == 1  # the distance-map split alone keeps one
+    polys = instances(m, min_area_px=50)
+    assert len(polys) == 2
+    cx = sorted(measure(p["exterior"], p["holes"])["centroid_x"] for p in polys)
+    assert cx[0] == __import__("pytest").approx(145, abs=6) and cx[1] == __import__("pytest").approx(235, abs=6)
+    for p in polys:
+        assert measure(p["exterior"], p["holes"])["area_px"] == __import__("pytest").approx(
+            float(comp.sum()) / 2, rel=0.08)
+
+
 def test_a_body_cracked_inside_is_one_object_that_keeps_its_hole():
     # a textured body whose mask has a long crack inside (a hole larger than the minimum area):
     # the crack is no neck between two bodies, the outline keeps it as a hole
