@@ -211,20 +211,23 @@ def _concave_split(comp: np.ndarray, depth: int = 0) -> tuple[np.ndarray, int]:
     deep = [tuple(pts[f]) for f in defects[np.argsort(-defects[:, 3])][:8, 2]]
     best = None
     for a, b in ((a, b) for i, a in enumerate(deep) for b in deep[i + 1:]):
+        width = float(np.hypot(a[0] - b[0], a[1] - b[1]))
+        if width > CUT_MAX_WIDTH * 2 * np.sqrt(area / 2 / np.pi):  # wider than the larger piece could be
+            continue
         cut = comp.copy()
         cv2.line(cut, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 0, 2)
         k, lab, stats, _ = cv2.connectedComponentsWithStats(cut, connectivity=4)
         if k < 3:
             continue
         order = 1 + np.argsort(-stats[1:, 4])
-        if stats[order[1], 4] < CUT_MIN_PIECE * area:
-            continue
+        s0, s1 = int(stats[order[0], 4]), int(stats[order[1], 4])
+        if s1 < CUT_MIN_PIECE * area or width > CUT_MAX_WIDTH * 2 * np.sqrt((area - s0) / np.pi):
+            continue  # the smaller piece gets at most what is not in the larger one
         markers = np.zeros(comp.shape, np.int32)
         markers[lab == order[0]] = 1
         markers[lab == order[1]] = 2
         pieces = _flood(markers, comp > 0, np.zeros(comp.shape, np.float32), levels=1)
         small = min(int((pieces == 1).sum()), int((pieces == 2).sum()))
-        width = float(np.hypot(a[0] - b[0], a[1] - b[1]))
         if width > CUT_MAX_WIDTH * 2 * np.sqrt(small / np.pi):
             continue
         sol = [_mask_solidity(pieces == j) for j in (1, 2)]
