@@ -5,6 +5,7 @@
     python -m ml.evaluate --holdout 30 --seed 1000         # images of the independent ml.holdout generator
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 2   # seen 2 x closer
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 0.5 # at half the pixels
+    python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --gamma 1.6 # darker mid-tones
     python -m ml.evaluate --synthetic 30 --card /tmp/run/spheroseg-unet.json   # a scratch training run
 
 Masks: 16-bit (or 8-bit) PNG/TIFF label images with the image's base name, 0 = background,
@@ -208,6 +209,18 @@ def zoomed_pairs(pairs, factor: float):
     return out
 
 
+def toned_pairs(pairs, gamma: float):
+    """Each image with another tone curve: normalised to [0, 1] (``ml.io.normalize``) and raised
+    to the power ``gamma`` (above 1 darker mid-tones, below 1 lighter ones), as 16-bit grey: the
+    same scene recorded with another exposure or camera response."""
+    from ml.io import normalize
+
+    if not gamma > 0:
+        raise ValueError("gamma must be positive")
+    return [(f"{Path(name).stem}_g{gamma:g}{Path(name).suffix}",
+             np.round(normalize(img) ** gamma * 65535).astype(np.uint16), lab) for name, img, lab in pairs]
+
+
 def synthetic_pairs(n: int, seed: int, size: int = 1000):
     from ml.synth import generate
 
@@ -258,6 +271,9 @@ def main(argv=None):
                     help="with --images: evaluate each image seen F x as large: above 1 the 1/F crop "
                          "around its reference objects enlarged back to full size, below 1 the whole "
                          "image resampled to F x its size")
+    ap.add_argument("--gamma", type=float, default=None, metavar="G",
+                    help="evaluate each image with its tone curve raised to the power G (after "
+                         "normalisation; above 1 darker mid-tones, below 1 lighter)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -300,6 +316,12 @@ def main(argv=None):
             except ValueError as exc:
                 ap.error(f"--zoom: {exc}")
             label += f", seen {args.zoom:g} x closer" if args.zoom >= 1 else f", resampled to {args.zoom:g} x its size"
+    if args.gamma is not None:
+        try:
+            pairs = toned_pairs(pairs, args.gamma)
+        except ValueError as exc:
+            ap.error(f"--gamma: {exc}")
+        label += f", tone curve raised to the power {args.gamma:g}"
     models = [args.model] + (["classical"] if args.model != "classical" else [])
     objects: list | None = [] if args.objects else None
     results = evaluate(pairs, models, args.threshold, objects)

@@ -96,7 +96,11 @@ def pairs_to_pool(pairs, size: int = WORK_SIZE):
     return np.stack(xs), np.stack(ys)
 
 
-def augment_batch(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, batch: int, crop: int = CROP):
+GAMMA = (0.7, 1.4)  # tone-curve augmentation: x ** uniform(lo, hi)
+
+
+def augment_batch(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, batch: int, crop: int = CROP,
+                  gamma: tuple[float, float] = GAMMA):
     n, H, W = X.shape
     xb = np.empty((batch, 1, crop, crop), np.float32)
     yb = np.empty((batch, 2, crop, crop), np.float32)
@@ -118,7 +122,7 @@ def augment_batch(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, batch:
         x = xi.astype(np.float32) / 255.0
         if rng.uniform() < 0.3:
             x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.5))
-        x = np.clip(x, 0, 1) ** rng.uniform(0.7, 1.4)
+        x = np.clip(x, 0, 1) ** rng.uniform(*gamma)
         x = x * rng.uniform(0.85, 1.15) + rng.uniform(-0.08, 0.08)
         if rng.uniform() < 0.5:
             x = x + rng.normal(0, rng.uniform(0.0, 0.04), x.shape).astype(np.float32)
@@ -163,7 +167,7 @@ def val_iou(model, Xv, Yv) -> float:
 
 def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log=print,
                ckpt_path: Path | None = None, ckpt_every: int = 100, crop: int = CROP,
-               minutes: float | None = None, warmup: int = 50):
+               minutes: float | None = None, warmup: int = 50, gamma: tuple[float, float] = GAMMA):
     """AdamW, warm-up + cosine schedule. With ``minutes``, the schedule runs on the fraction of
     the time budget used (for a shared, loaded machine) and training stops when it is spent or
     after ``steps``, whichever comes first. Returns (seconds, steps done)."""
@@ -186,7 +190,7 @@ def train_loop(model, X, Y, *, steps: int, lr: float, batch: int, seed: int, log
             cur = lr * step / warmup
         for g in opt.param_groups:
             g["lr"] = cur
-        xb, yb = augment_batch(rng, X, Y, batch, crop)
+        xb, yb = augment_batch(rng, X, Y, batch, crop, gamma)
         out = model(torch.from_numpy(xb))
         loss = _loss(out, torch.from_numpy(yb))
         opt.zero_grad(set_to_none=True)
@@ -388,6 +392,8 @@ def main(argv=None):
     ap.add_argument("--channels", default=None, help="encoder widths, e.g. 8,24,48,96,128")
     ap.add_argument("--init", type=Path, default=None, help="start from a checkpoint (continue training)")
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--gamma", default=f"{GAMMA[0]},{GAMMA[1]}", metavar="LO,HI",
+                    help="tone-curve augmentation: each crop raised to a power drawn uniformly in LO-HI")
     ap.add_argument("--floor-images", type=int, default=30,
                     help="full-size synthetic validation images for choosing min_confidence (0: no floor)")
     ap.add_argument("--version", default="1.0.0")
@@ -435,6 +441,7 @@ def main(argv=None):
     t_gen = time.time() - t_start
     log(f"generated in {t_gen:.0f} s")
     channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
+    gamma = tuple(float(v) for v in args.gamma.split(","))
     model = ResUNet(channels) if channels else ResUNet()
     if args.init is not None:
         ck = torch.load(args.init, map_location="cpu", weights_only=True)
@@ -444,7 +451,7 @@ def main(argv=None):
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     t_train, steps_done = train_loop(model, X, Y, steps=args.steps, lr=args.lr, batch=args.batch,
                                      seed=args.seed, log=log, ckpt_path=ckpt, crop=args.crop,
-                                     minutes=args.minutes, warmup=args.warmup)
+                                     minutes=args.minutes, warmup=args.warmup, gamma=gamma)
     iou = val_iou(model, Xv, Yv)
     log(f"validation pixel IoU (synthetic, working resolution): {iou:.4f}")
     model.eval()
@@ -461,7 +468,8 @@ def main(argv=None):
         "crop": args.crop, "optimizer": "AdamW wd 1e-4", "lr": args.lr, "warmup_steps": args.warmup,
         "schedule": "linear warm-up then cosine to 0 over max_steps or the time budget (whichever ends first)",
         "loss": "BCE + soft Dice (body) + 0.5 * BCE pos_weight 4 (contact band)",
-        "augmentations": "scale 0.55-1.8 (log-uniform), crop, rot90, flip, blur, gamma 0.7-1.4, contrast, offset, noise",
+        "augmentations": f"scale 0.55-1.8 (log-uniform), crop, rot90, flip, blur, gamma {gamma[0]:g}-{gamma[1]:g}, contrast, "
+                         "offset, noise",
         "seed": args.seed, "threads": args.threads, "init": str(args.init) if args.init else None,
         "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                    f"Python {platform.python_version()}",

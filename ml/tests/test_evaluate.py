@@ -108,3 +108,35 @@ def test_evaluate_zoom_goes_with_reference_images(tmp_path, demo_dir, capsys):
     with pytest.raises(SystemExit):
         main(["--images", str(demo_dir), "--masks", str(masks), "--zoom", "0"])
     assert "--zoom: a zoom factor must be positive" in capsys.readouterr().err
+
+
+def test_toned_pairs_bend_the_tone_curve_and_keep_the_masks():
+    import pytest
+
+    from ml.evaluate import toned_pairs
+
+    lab = _disc((100, 100), 50, 50, 20)
+    img = np.full((100, 100), 250, np.uint8)
+    img[lab > 0] = 10
+    img[:, :10] = 130  # a mid-grey band
+    [(name, dark, same)] = toned_pairs([("well.png", img, lab)], 2)
+    assert name == "well_g2.png" and dark.dtype == np.uint16 and same is lab
+    mid_before = (130 - 10) / (250 - 10)  # where normalisation puts the band
+    assert dark[50, 5] / 65535 == pytest.approx(mid_before ** 2, abs=0.02)  # darker mid-tones
+    assert dark[50, 50] == 0 and dark[5, 50] == 65535  # the ends stay where they were
+    [(_, light, _)] = toned_pairs([("well.png", img, lab)], 0.5)
+    assert light[50, 5] / 65535 == pytest.approx(mid_before ** 0.5, abs=0.02)
+    with pytest.raises(ValueError):
+        toned_pairs([("well.png", img, lab)], 0)
+
+
+def test_evaluate_gamma_option(demo_dir, capsys):
+    import pytest
+
+    masks = demo_dir.parent / "reference_masks"
+    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--gamma", "1.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "tone curve raised to the power 1.5" in printed and "spheroid_single_g1.5.png" in printed
+    with pytest.raises(SystemExit):
+        main(["--images", str(demo_dir), "--masks", str(masks), "--gamma", "-1"])
+    assert "--gamma: gamma must be positive" in capsys.readouterr().err
