@@ -2,6 +2,7 @@ import csv
 
 import cv2
 import numpy as np
+import pytest
 
 from ml.evaluate import compare, main, object_rows
 
@@ -65,8 +66,6 @@ def test_evaluate_on_holdout_images(capsys):
 
 
 def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
-    import pytest
-
     from ml.evaluate import zoomed_pairs
 
     lab = _disc((200, 300), 140, 90, 20)
@@ -92,27 +91,30 @@ def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
             zoomed_pairs([("well.png", img, lab)], bad)
 
 
-def test_evaluate_zoom_goes_with_reference_images(tmp_path, demo_dir, capsys):
-    import pytest
-
+@pytest.mark.parametrize("option, value, label, name, bad, error", [
+    ("--zoom", "1.5", "seen 1.5 x closer", "spheroid_single_x1.5.png", "0", "--zoom: a zoom factor must be positive"),
+    ("--zoom", "0.3", "resampled to 0.3 x its size", "spheroid_pair_x0.3.png", "-2",
+     "--zoom: a zoom factor must be positive"),
+    ("--gamma", "1.5", "tone curve raised to the power 1.5", "spheroid_single_g1.5.png", "-1",
+     "--gamma: gamma must be positive"),
+])
+def test_evaluate_transforms_the_reference_images(option, value, label, name, bad, error, demo_dir, capsys):
     masks = demo_dir.parent / "reference_masks"
-    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--zoom", "1.5"]) == 0
+    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", option, value]) == 0
     printed = capsys.readouterr().out
-    assert "seen 1.5 x closer" in printed and "spheroid_single_x1.5.png" in printed
+    assert label in printed and name in printed
+    with pytest.raises(SystemExit):
+        main(["--images", str(demo_dir), "--masks", str(masks), option, bad])
+    assert error in capsys.readouterr().err
+
+
+def test_evaluate_zoom_goes_with_reference_images(capsys):
     with pytest.raises(SystemExit):
         main(["--synthetic", "1", "--zoom", "2"])
     assert "--zoom goes with --images and --masks" in capsys.readouterr().err
-    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--zoom", "0.3"]) == 0
-    printed = capsys.readouterr().out
-    assert "resampled to 0.3 x its size" in printed and "spheroid_pair_x0.3.png" in printed
-    with pytest.raises(SystemExit):
-        main(["--images", str(demo_dir), "--masks", str(masks), "--zoom", "0"])
-    assert "--zoom: a zoom factor must be positive" in capsys.readouterr().err
 
 
 def test_toned_pairs_bend_the_tone_curve_and_keep_the_masks():
-    import pytest
-
     from ml.evaluate import toned_pairs
 
     lab = _disc((100, 100), 50, 50, 20)
@@ -128,15 +130,3 @@ def test_toned_pairs_bend_the_tone_curve_and_keep_the_masks():
     assert light[50, 5] / 65535 == pytest.approx(mid_before ** 0.5, abs=0.02)
     with pytest.raises(ValueError):
         toned_pairs([("well.png", img, lab)], 0)
-
-
-def test_evaluate_gamma_option(demo_dir, capsys):
-    import pytest
-
-    masks = demo_dir.parent / "reference_masks"
-    assert main(["--images", str(demo_dir), "--masks", str(masks), "--model", "classical", "--gamma", "1.5"]) == 0
-    printed = capsys.readouterr().out
-    assert "tone curve raised to the power 1.5" in printed and "spheroid_single_g1.5.png" in printed
-    with pytest.raises(SystemExit):
-        main(["--images", str(demo_dir), "--masks", str(masks), "--gamma", "-1"])
-    assert "--gamma: gamma must be positive" in capsys.readouterr().err
