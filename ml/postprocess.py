@@ -27,9 +27,9 @@ CONVEX_RATIO = 0.85
 CONVEX_MIN = 0.85
 CONVEX_GAIN = 0.5
 # Touching spheroids pressed together show no neck in the distance map, only two concave points
-# on the outline: a straight cut between two deep concavities (or a concavity and the image
-# border) is taken when it explains the concavity as above and is shorter than CUT_MAX_WIDTH x
-# the smaller piece's equivalent diameter (a neck, not a bump cut off a body).
+# on the outline: a straight cut between two deep concavities is taken when it explains the
+# concavity as above and is shorter than CUT_MAX_WIDTH x the smaller piece's equivalent
+# diameter (a neck, not a bump cut off a body).
 CONCAVE_CUT = True
 CUT_MIN_DEPTH = 0.08  # concavity depth, x the component's equivalent radius
 CUT_MAX_WIDTH = 0.9
@@ -227,13 +227,10 @@ def _concave_split(comp: np.ndarray, depth: int = 0) -> tuple[np.ndarray, int]:
         markers[lab == order[0]] = 1
         markers[lab == order[1]] = 2
         pieces = _flood(markers, comp > 0, np.zeros(comp.shape, np.float32), levels=1)
-        small = min(int((pieces == 1).sum()), int((pieces == 2).sum()))
-        if width > CUT_MAX_WIDTH * 2 * np.sqrt(small / np.pi):
+        if width > CUT_MAX_WIDTH * 2 * np.sqrt(min(int((pieces == j).sum()) for j in (1, 2)) / np.pi):
             continue
-        sol = [_mask_solidity(pieces == j) for j in (1, 2)]
-        areas = [int((pieces == j).sum()) for j in (1, 2)]
-        deficit = sum((1 - s) * n for s, n in zip(sol, areas, strict=True)) / max(1, sum(areas))
-        if min(sol) < CONVEX_MIN or deficit > CONVEX_GAIN * whole_deficit:
+        min_solidity, deficit = _pieces_convexity(pieces, 2)
+        if min_solidity < CONVEX_MIN or deficit > CONVEX_GAIN * whole_deficit:
             continue
         if best is None or deficit < best[0]:
             best = (deficit, pieces)
@@ -252,14 +249,19 @@ def _concave_split(comp: np.ndarray, depth: int = 0) -> tuple[np.ndarray, int]:
     return out, n
 
 
-def _split_explains_concavity(comp: np.ndarray, lab: np.ndarray, n: int) -> bool:
-    """Every piece convex (solidity >= CONVEX_MIN) and the pieces' area-weighted convexity
-    deficit at most CONVEX_GAIN of the whole's: two round bodies joined by a wide neck."""
+def _pieces_convexity(lab: np.ndarray, n: int) -> tuple[float, float]:
+    """The smallest solidity of pieces 1..n of ``lab`` and their area-weighted convexity deficit."""
     pieces = [lab == j for j in range(1, n + 1)]
     solidity = [_mask_solidity(p) for p in pieces]
     areas = [int(p.sum()) for p in pieces]
-    deficit = sum((1 - s) * a for s, a in zip(solidity, areas, strict=True)) / max(1, sum(areas))
-    return min(solidity) >= CONVEX_MIN and deficit <= CONVEX_GAIN * (1 - _mask_solidity(comp))
+    return min(solidity), sum((1 - s) * a for s, a in zip(solidity, areas, strict=True)) / max(1, sum(areas))
+
+
+def _split_explains_concavity(comp: np.ndarray, lab: np.ndarray, n: int) -> bool:
+    """Every piece convex (solidity >= CONVEX_MIN) and the pieces' area-weighted convexity
+    deficit at most CONVEX_GAIN of the whole's: two round bodies joined by a wide neck."""
+    min_solidity, deficit = _pieces_convexity(lab, n)
+    return min_solidity >= CONVEX_MIN and deficit <= CONVEX_GAIN * (1 - _mask_solidity(comp))
 
 
 def _flood(markers: np.ndarray, comp: np.ndarray, relief: np.ndarray, levels: int = 24) -> np.ndarray:
