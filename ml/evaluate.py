@@ -192,20 +192,18 @@ def zoomed_pairs(pairs, factor: float):
     for name, img, lab in pairs:
         lab = _relabel(lab)
         h, w = lab.shape
-        if factor < 1:
-            size = (max(2, round(w * factor)), max(2, round(h * factor)))
-            small = cv2.resize(np.ascontiguousarray(np.asarray(img)), size, interpolation=cv2.INTER_AREA)
-            small_lab = cv2.resize(lab.astype(np.uint16), size, interpolation=cv2.INTER_NEAREST)
-            out.append((f"{Path(name).stem}_x{factor:g}{Path(name).suffix}", small, small_lab))
-            continue
-        ch, cw = max(2, round(h / factor)), max(2, round(w / factor))
-        ys, xs = np.nonzero(lab)
-        cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (h // 2, w // 2)
-        y0, x0 = min(max(cy - ch // 2, 0), h - ch), min(max(cx - cw // 2, 0), w - cw)
-        crop = np.ascontiguousarray(np.asarray(img)[y0:y0 + ch, x0:x0 + cw])
-        big = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC)
-        big_lab = cv2.resize(lab[y0:y0 + ch, x0:x0 + cw].astype(np.uint16), (w, h), interpolation=cv2.INTER_NEAREST)
-        out.append((f"{Path(name).stem}_x{factor:g}{Path(name).suffix}", big, big_lab))
+        if factor < 1:  # the whole field, fewer pixels
+            img, size, how = np.asarray(img), (max(2, round(w * factor)), max(2, round(h * factor))), cv2.INTER_AREA
+        else:  # the crop around the objects, enlarged
+            ch, cw = max(2, round(h / factor)), max(2, round(w / factor))
+            ys, xs = np.nonzero(lab)
+            cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (h // 2, w // 2)
+            y0, x0 = min(max(cy - ch // 2, 0), h - ch), min(max(cx - cw // 2, 0), w - cw)
+            img, lab = np.asarray(img)[y0:y0 + ch, x0:x0 + cw], lab[y0:y0 + ch, x0:x0 + cw]
+            size, how = (w, h), cv2.INTER_CUBIC
+        out.append((f"{Path(name).stem}_x{factor:g}{Path(name).suffix}",
+                    cv2.resize(np.ascontiguousarray(img), size, interpolation=how),
+                    cv2.resize(lab.astype(np.uint16), size, interpolation=cv2.INTER_NEAREST)))
     return out
 
 

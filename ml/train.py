@@ -99,6 +99,17 @@ def pairs_to_pool(pairs, size: int = WORK_SIZE):
 GAMMA = (0.7, 1.4)  # tone-curve augmentation: x ** uniform(lo, hi)
 
 
+def gamma_range(text: str) -> tuple[float, float]:
+    """``--gamma LO,HI``: two powers, 0 < LO <= HI."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two numbers), got {text!r}") from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI, got {text!r}")
+    return lo, hi
+
+
 def augment_batch(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, batch: int, crop: int = CROP,
                   gamma: tuple[float, float] = GAMMA):
     n, H, W = X.shape
@@ -392,7 +403,7 @@ def main(argv=None):
     ap.add_argument("--channels", default=None, help="encoder widths, e.g. 8,24,48,96,128")
     ap.add_argument("--init", type=Path, default=None, help="start from a checkpoint (continue training)")
     ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--gamma", default=f"{GAMMA[0]},{GAMMA[1]}", metavar="LO,HI",
+    ap.add_argument("--gamma", type=gamma_range, default=GAMMA, metavar="LO,HI",
                     help="tone-curve augmentation: each crop raised to a power drawn uniformly in LO-HI")
     ap.add_argument("--floor-images", type=int, default=30,
                     help="full-size synthetic validation images for choosing min_confidence (0: no floor)")
@@ -441,7 +452,6 @@ def main(argv=None):
     t_gen = time.time() - t_start
     log(f"generated in {t_gen:.0f} s")
     channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
-    gamma = tuple(float(v) for v in args.gamma.split(","))
     model = ResUNet(channels) if channels else ResUNet()
     if args.init is not None:
         ck = torch.load(args.init, map_location="cpu", weights_only=True)
@@ -451,7 +461,7 @@ def main(argv=None):
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     t_train, steps_done = train_loop(model, X, Y, steps=args.steps, lr=args.lr, batch=args.batch,
                                      seed=args.seed, log=log, ckpt_path=ckpt, crop=args.crop,
-                                     minutes=args.minutes, warmup=args.warmup, gamma=gamma)
+                                     minutes=args.minutes, warmup=args.warmup, gamma=args.gamma)
     iou = val_iou(model, Xv, Yv)
     log(f"validation pixel IoU (synthetic, working resolution): {iou:.4f}")
     model.eval()
@@ -468,7 +478,7 @@ def main(argv=None):
         "crop": args.crop, "optimizer": "AdamW wd 1e-4", "lr": args.lr, "warmup_steps": args.warmup,
         "schedule": "linear warm-up then cosine to 0 over max_steps or the time budget (whichever ends first)",
         "loss": "BCE + soft Dice (body) + 0.5 * BCE pos_weight 4 (contact band)",
-        "augmentations": f"scale 0.55-1.8 (log-uniform), crop, rot90, flip, blur, gamma {gamma[0]:g}-{gamma[1]:g}, contrast, "
+        "augmentations": f"scale 0.55-1.8 (log-uniform), crop, rot90, flip, blur, gamma {args.gamma[0]:g}-{args.gamma[1]:g}, contrast, "
                          "offset, noise",
         "seed": args.seed, "threads": args.threads, "init": str(args.init) if args.init else None,
         "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch {torch.__version__}, "

@@ -105,3 +105,14 @@ def test_a_floor_applied_to_the_object_table_is_the_floor_applied_by_the_engine(
         assert a["refs"] == b["refs"]
         for key in ("true", "confidence", "solidity", "border"):
             assert np.array_equal(a[key], b[key])
+
+
+def test_gamma_range_is_two_ordered_positive_powers():
+    import argparse
+
+    assert train.gamma_range("0.6,1.8") == (0.6, 1.8)
+    for bad in ("2", "a,b", "1.5,0.7", "0,1", "0.5,1,2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            train.gamma_range(bad)
+    with pytest.raises(SystemExit):  # refused before any image is generated
+        train.main(["--gamma", "1.4", "--out", "/nonexistent/never-written"])
