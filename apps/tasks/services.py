@@ -429,6 +429,10 @@ def claim_next(queue: str) -> tuple[Job, uuid.UUID] | None:
             job_id = candidates.values_list("id", flat=True).first()
             if job_id is None:
                 return None
+            # Started and leased from when the row is locked, not from the earlier read of the
+            # clock: another consumer that skipped this row (and so locked later) would
+            # otherwise stamp its job with a start before this one's.
+            now = timezone.now()
             token = uuid.uuid4()
             job = transition(
                 job_id,

@@ -112,6 +112,34 @@ def test_priority_overtakes_and_queue_positions_follow_claim_order():
     assert services.execute_next(testing.QUEUE) is None
 
 
+def test_a_claim_that_loses_the_race_is_stamped_after_the_winner(monkeypatch):
+    # Two consumers: B starts claiming, A claims the high job while B is between reading the
+    # queue and locking a row, then B takes the normal job. B's start must not precede A's.
+    normal = submit()
+    high = submit(priority=Priority.HIGH)
+    clock = [timezone.now()]
+
+    def tick():
+        clock[0] += dt.timedelta(milliseconds=1)
+        return clock[0]
+
+    monkeypatch.setattr(timezone, "now", tick)
+    real_eligible = selectors.eligible_queued
+    raced = []
+
+    def eligible_while_another_consumer_claims(*args, **kwargs):
+        if not raced:
+            raced.append(None)
+            raced[0] = services.claim_next(testing.QUEUE)[0].id  # consumer A, in between
+        return real_eligible(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "eligible_queued", eligible_while_another_consumer_claims)
+    claimed_by_b, _ = services.claim_next(testing.QUEUE)
+    assert raced == [high.id] and claimed_by_b.id == normal.id
+    started = dict(Job.objects.values_list("id", "started_at"))
+    assert started[high.id] < started[normal.id]
+
+
 def test_handler_progress_and_result(captured_events):
     job = submit(params={"steps": 3}, project_id=uuid.uuid4(), image_id=uuid.uuid4())
     services.execute_next(testing.QUEUE)
