@@ -128,9 +128,8 @@ def test_a_claim_that_loses_the_race_is_stamped_after_the_winner(monkeypatch):
     raced = []
 
     def eligible_while_another_consumer_claims(*args, **kwargs):
-        if not raced:
-            raced.append(None)
-            raced[0] = services.claim_next(testing.QUEUE)[0].id  # consumer A, in between
+        monkeypatch.setattr(selectors, "eligible_queued", real_eligible)  # A races in once
+        raced.append(services.claim_next(testing.QUEUE)[0].id)
         return real_eligible(*args, **kwargs)
 
     monkeypatch.setattr(selectors, "eligible_queued", eligible_while_another_consumer_claims)
