@@ -208,6 +208,12 @@ def browser(monkeypatch):
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs in this thread, asgiref gives Django's ORM a context
+            # storage apart from the thread's own: the connections the test opened there are
+            # closed now, or they outlive the test and the test database cannot be dropped.
+            from django.db import connections
+
+            connections.close_all()
 
 
 @pytest.fixture
