@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from ml.geometry import polygon_area, rasterize
 from ml.metrics import measure
@@ -18,8 +19,8 @@ def test_touching_discs_are_split():
     polys = instances(m, min_area_px=50)
     assert len(polys) == 2
     areas = sorted(measure(p["exterior"], p["holes"])["area_px"] for p in polys)
-    assert areas[0] == __import__("pytest").approx(np.pi * 50 ** 2, rel=0.12)
-    assert areas[1] == __import__("pytest").approx(np.pi * 80 ** 2, rel=0.12)
+    assert areas[0] == pytest.approx(np.pi * 50 ** 2, rel=0.12)
+    assert areas[1] == pytest.approx(np.pi * 80 ** 2, rel=0.12)
 
 
 def test_single_disc_not_split_and_small_removed():
@@ -52,7 +53,7 @@ def test_small_holes_filled_and_simplification():
     assert len(polys) == 1 and polys[0]["holes"] == []
     cs, _ = cv2.findContours((m > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     assert len(polys[0]["exterior"]) < len(cs[0]) / 5  # far fewer vertices than contour pixels
-    assert polygon_area(polys[0]["exterior"]) == __import__("pytest").approx(np.pi * 100 ** 2, rel=0.02)
+    assert polygon_area(polys[0]["exterior"]) == pytest.approx(np.pi * 100 ** 2, rel=0.02)
 
 
 def test_rasterize_roundtrip():
@@ -75,7 +76,7 @@ def test_discs_joined_by_a_wide_neck_are_split_by_convexity():
     polys = instances(m, min_area_px=50)
     assert len(polys) == 2
     cx = sorted(measure(p["exterior"], p["holes"])["centroid_x"] for p in polys)
-    assert cx[0] == __import__("pytest").approx(145, abs=8) and cx[1] == __import__("pytest").approx(255, abs=8)
+    assert cx[0] == pytest.approx(145, abs=8) and cx[1] == pytest.approx(255, abs=8)
 
 
 def test_elongated_bodies_pressed_side_by_side_are_cut_between_their_concave_points(monkeypatch):
@@ -94,9 +95,9 @@ def test_elongated_bodies_pressed_side_by_side_are_cut_between_their_concave_poi
     polys = instances(m, min_area_px=50)
     assert len(polys) == 2
     cx = sorted(measure(p["exterior"], p["holes"])["centroid_x"] for p in polys)
-    assert cx[0] == __import__("pytest").approx(145, abs=6) and cx[1] == __import__("pytest").approx(235, abs=6)
+    assert cx[0] == pytest.approx(145, abs=6) and cx[1] == pytest.approx(235, abs=6)
     for p in polys:
-        assert measure(p["exterior"], p["holes"])["area_px"] == __import__("pytest").approx(
+        assert measure(p["exterior"], p["holes"])["area_px"] == pytest.approx(
             float(comp.sum()) / 2, rel=0.08)
 
 
@@ -108,7 +109,7 @@ def test_a_body_cracked_inside_is_one_object_that_keeps_its_hole():
     polys = instances(m, min_area_px=50)
     assert len(polys) == 1
     assert len(polys[0]["holes"]) == 1
-    assert measure(polys[0]["exterior"], polys[0]["holes"])["area_px"] == __import__("pytest").approx(
+    assert measure(polys[0]["exterior"], polys[0]["holes"])["area_px"] == pytest.approx(
         np.pi * 100 ** 2 - 7 * 150, rel=0.03)
 
 
@@ -130,4 +131,4 @@ def test_confidence_is_the_models_own_probability_when_the_outline_grows():
     cv2.circle(prob, (150, 150), 50, 0.9, -1)
     mask = _disc_map((300, 300), [(150, 150, 70)]) > 0  # a refined outline out to the rim
     polys = instances(prob, mask=mask, min_area_px=50)
-    assert len(polys) == 1 and polys[0]["confidence"] == __import__("pytest").approx(0.9, abs=0.01)
+    assert len(polys) == 1 and polys[0]["confidence"] == pytest.approx(0.9, abs=0.01)
