@@ -23,8 +23,8 @@ import numpy as np
 from ml import classical as _classical
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
-from ml.postprocess import instances
-from ml.refine import REACH_PER_RADIUS, band_for_scale, refine_mask
+from ml.postprocess import instances, mask_solidity
+from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, band_for_scale, refine_mask
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ _K5 = np.ones((5, 5), np.uint8)
 RESCUE_MIN_AREA_FACTOR = 5.0  # 0 turns the rescue off
 RESCUE_MAX_OVERLAP = 0.05  # a missed object may touch the model's objects by this share of its area
 RESCUE_MIN_SOLIDITY = 0.85  # and must be compact: a clump of loose cells is ragged
+RESCUE_MIN_MARKED = 0.5  # refinement may move a rescued object's edge, not make up most of it
+# the classical threshold for the rescue is taken outside the model's objects, on what is mostly
+# background and loose cells: darkness below this is not taken, whatever Otsu finds there
+RESCUE_MIN_DARKNESS = 0.25
+RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 turns it off)
+_REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
 
 
@@ -337,12 +343,82 @@ def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, 
     return np.where(picked, np.maximum(cp, prob), prob), (fg | picked).astype(np.uint8)
 
 
-def _model_objects(fg: np.ndarray, min_area: float) -> np.ndarray:
+def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: float,
+                 min_area: int, rescue_area: float) -> tuple[np.ndarray, np.ndarray]:
+    """Second rescue, for large grey bodies beside dark spheroids (after ``_rescue_missed``):
+    the classical threshold is taken only outside the objects found so far (a dark spheroid
+    sets the baseline's own threshold above a grey body's darkness), at ``RESCUE_MIN_DARKNESS``
+    at least. Candidates of at least ``rescue_area`` px and ``RESCUE_MIN_SOLIDITY`` (holes count),
+    off the border, clear of the solid objects found so far and mostly marked by the map they
+    were refined from are added; each replaces the ragged objects it overlaps, its probability
+    the classical one."""
+    h, w = fg.shape
+    sh, sw = _classical.work_shape(h, w)
+    s = sh / h
+    fg_s = cv2.resize(fg, (sw, sh), interpolation=cv2.INTER_NEAREST) if (sh, sw) != (h, w) else fg
+    solid_s = _model_objects(fg_s, min_area * s * s, RESCUE_MIN_SOLIDITY)
+    cp = _classical.classical_prob(gray, at_work_size=True, exclude=_model_objects(fg_s, min_area * s * s),
+                                   min_threshold=RESCUE_MIN_DARKNESS)
+    # a rescued object must be mostly (RESCUE_MIN_MARKED) its seed: smaller seeds cannot make it
+    seed_area = max(min_area, 0.9 * RESCUE_MIN_MARKED * rescue_area) * s * s
+    picked = _clear_of((cp >= threshold) & ~solid_s, solid_s, seed_area)
+    if not picked.any():
+        return prob, fg
+    cp = np.where(picked, cp, 0.0).astype(np.float32)
+    if (sh, sw) != (h, w):
+        cp = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)
+    solid, lab = _model_objects(fg, min_area, RESCUE_MIN_SOLIDITY, labels=True)
+    # refinement cannot take a candidate farther than _REFINE_MARGIN: it works on that window only
+    ys, xs = np.nonzero(cp >= threshold)
+    if not len(ys):
+        return prob, fg
+    win = (slice(max(0, ys.min() - _REFINE_MARGIN), ys.max() + 1 + _REFINE_MARGIN),
+           slice(max(0, xs.min() - _REFINE_MARGIN), xs.max() + 1 + _REFINE_MARGIN))
+    seeds = cp[win] >= threshold
+    piece = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area) if REFINE \
+        else seeds
+    piece = _mostly(_clear_of(piece & ~solid[win], solid[win], rescue_area, RESCUE_MIN_SOLIDITY), seeds)
+    if not piece.any():
+        return prob, fg
+    picked = np.zeros_like(solid)
+    picked[win] = piece
+    overlapped = np.zeros(lab.max() + 1, bool)
+    overlapped[np.unique(lab[picked])] = True
+    overlapped[0] = False
+    replaced = overlapped[lab] & ~picked  # ragged model objects under a rescued one: it takes their place
+    prob = np.where(picked, np.maximum(cp, prob), np.where(replaced, np.minimum(prob, 0.5 * threshold), prob))
+    return prob.astype(np.float32), ((fg & ~replaced) | picked).astype(np.uint8)
+
+
+def _mostly(pieces: np.ndarray, marked: np.ndarray, share: float = RESCUE_MIN_MARKED) -> np.ndarray:
+    """The connected pieces of ``pieces`` with at least ``share`` of their area ``marked``."""
+    n, lab = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
+    keep = np.bincount(lab[marked], minlength=n) >= share * np.bincount(lab.ravel(), minlength=n)
+    keep[0] = False
+    return keep[lab]
+
+
+def _model_objects(fg: np.ndarray, min_area: float, min_solidity: float = 0.0, labels: bool = False):
     """Where the model's objects are (the pieces of ``fg`` of ``min_area`` px or more: specks
-    below it are no object), grown by 2 px."""
+    below it are no object; with ``min_solidity``, only the compact ones), grown by 2 px; with
+    ``labels``, also the labels of ``fg``'s pieces."""
     _, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    objects = (stats[:, 4] >= min_area)[lab] & (lab > 0)
-    return cv2.dilate(objects.astype(np.uint8), _K5) > 0
+    keep = stats[:, 4] >= min_area
+    keep[0] = False
+    if min_solidity > 0:
+        keep = _solid_enough(lab, stats, keep, min_solidity)
+    grown = cv2.dilate(keep[lab].astype(np.uint8), _K5) > 0
+    return (grown, lab) if labels else grown
+
+
+def _solid_enough(lab: np.ndarray, stats: np.ndarray, keep: np.ndarray, min_solidity: float) -> np.ndarray:
+    """``keep`` less the labelled pieces whose solidity (pixel area over convex hull: holes
+    count against it) is below ``min_solidity``."""
+    keep = keep.copy()
+    for i in np.flatnonzero(keep):
+        x, y, bw, bh = stats[i, :4]
+        keep[i] = mask_solidity(lab[y:y + bh, x:x + bw] == i) >= min_solidity
+    return keep
 
 
 def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0) -> np.ndarray:
@@ -355,11 +431,8 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
     keep = (area >= min_area) & (overlap <= RESCUE_MAX_OVERLAP * area)
     keep &= (border_edges(x, y, w, h) | border_edges(x + bw - 1, y + bh - 1, w, h)) == 0
     keep[0] = False
-    for i in np.flatnonzero(keep) if min_solidity > 0 else ():
-        piece = (lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i).astype(np.uint8)
-        contours, _ = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        solidity = measure(max(contours, key=cv2.contourArea).reshape(-1, 2))["solidity"]
-        keep[i] = solidity is not None and solidity >= min_solidity
+    if min_solidity > 0:
+        keep = _solid_enough(lab, stats, keep, min_solidity)
     return keep[lab]
 
 
@@ -422,6 +495,8 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
         t = time.perf_counter()
         prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area)
+        if RESCUE_GREY_AREA_FACTOR:
+            prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, RESCUE_GREY_AREA_FACTOR * min_area)
         timings["rescue"] = time.perf_counter() - t
     del gray
     report("inference", 1.0)

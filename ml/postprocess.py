@@ -37,7 +37,7 @@ CUT_MIN_PIECE = 0.1  # each piece at least this share of the component
 CUT_MAX_SOLIDITY = 0.93  # a more convex component is one lumpy body
 
 
-def _mask_solidity(m: np.ndarray) -> float:
+def mask_solidity(m: np.ndarray) -> float:
     """Pixel area over the convex-hull area of a binary mask's largest outer contour."""
     cs, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not cs:
@@ -187,7 +187,7 @@ def _concave_split(comp: np.ndarray, depth: int = 0) -> tuple[np.ndarray, int]:
     (at most 2 levels deep)."""
     one = (comp.astype(np.int32), 1)
     comp = comp.astype(np.uint8)
-    whole_deficit = 1 - _mask_solidity(comp)
+    whole_deficit = 1 - mask_solidity(comp)
     if whole_deficit < 1 - CUT_MAX_SOLIDITY:
         return one
     filled = ndi.binary_fill_holes(comp).astype(np.uint8)
@@ -252,7 +252,7 @@ def _concave_split(comp: np.ndarray, depth: int = 0) -> tuple[np.ndarray, int]:
 def _pieces_convexity(lab: np.ndarray, n: int) -> tuple[float, float]:
     """The smallest solidity of pieces 1..n of ``lab`` and their area-weighted convexity deficit."""
     pieces = [lab == j for j in range(1, n + 1)]
-    solidity = [_mask_solidity(p) for p in pieces]
+    solidity = [mask_solidity(p) for p in pieces]
     areas = [int(p.sum()) for p in pieces]
     return min(solidity), sum((1 - s) * a for s, a in zip(solidity, areas, strict=True)) / max(1, sum(areas))
 
@@ -261,7 +261,7 @@ def _split_explains_concavity(comp: np.ndarray, lab: np.ndarray, n: int) -> bool
     """Every piece convex (solidity >= CONVEX_MIN) and the pieces' area-weighted convexity
     deficit at most CONVEX_GAIN of the whole's: two round bodies joined by a wide neck."""
     min_solidity, deficit = _pieces_convexity(lab, n)
-    return min_solidity >= CONVEX_MIN and deficit <= CONVEX_GAIN * (1 - _mask_solidity(comp))
+    return min_solidity >= CONVEX_MIN and deficit <= CONVEX_GAIN * (1 - mask_solidity(comp))
 
 
 def _flood(markers: np.ndarray, comp: np.ndarray, relief: np.ndarray, levels: int = 24) -> np.ndarray:

@@ -234,3 +234,42 @@ def test_spheroids_the_network_misses_are_taken_from_the_classical_baseline(monk
     assert rescued["confidence"] > 0.9  # the classical baseline's probability
     monkeypatch.setattr(engine, "RESCUE_MIN_AREA_FACTOR", 0)
     assert len(engine.segment(img).polygons) == 1
+
+
+def test_a_grey_spheroid_beside_a_dark_one_is_rescued_whole_and_a_halo_ring_is_not(monkeypatch):
+    """The second rescue takes the classical threshold outside the objects found, so a grey body
+    touching a dark spheroid is marked (the baseline's own threshold, set by the dark one, is
+    above it); it replaces the ragged piece the network found on it. A ring of halo around a
+    found spheroid is not rescued: its hole counts against its solidity. (Without refinement,
+    which would otherwise round off the network's ragged piece here.)"""
+    import cv2
+
+    size = 600  # minimum area 216 px: the second rescue needs 8 x that
+    img = np.full((size, size), 210, np.uint8)
+    cv2.circle(img, (330, 300), 70, 140, -1)  # grey spheroid, marked raggedly by the network
+    cv2.circle(img, (170, 300), 95, 35, -1)  # dark spheroid touching it, found by the network
+    cv2.circle(img, (470, 130), 45, 35, -1)  # a second found spheroid, in a ring of halo
+    cv2.circle(img, (470, 130), 80, 120, 18)
+    yy, xx = np.mgrid[:size, :size]
+    net = ((np.hypot(xx - 170, yy - 300) < 93) | (np.hypot(xx - 470, yy - 130) < 43)).astype(np.float32)
+    ragged = np.zeros((size, size), np.uint8)
+    a = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    r = np.where(np.arange(16) % 2 == 0, 60, 20)  # a star inside the grey body (solidity about 0.5)
+    cv2.fillPoly(ragged, [np.stack([335 + r * np.cos(a), 300 + r * np.sin(a)], 1).astype(np.int32)], 1)
+    net = np.maximum(net, 0.6 * ragged)
+
+    def network(card, gray, threshold, min_area_px, timings):
+        timings["inference_scale"] = 0.8
+        return net, np.zeros_like(net)
+
+    monkeypatch.setattr(engine, "_unet_prob", network)
+    monkeypatch.setattr(engine, "REFINE", False)
+    polys = engine.segment(img).polygons
+    found = sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["centroid_y"])) for p in polys)
+    assert len(found) == 3, found
+    assert np.allclose(found, [(170, 300), (330, 300), (470, 130)], atol=4)
+    grey = next(p for p in polys if abs(p["metrics"]["centroid_x"] - 330) < 5)
+    assert abs(grey["metrics"]["equivalent_diameter_px"] - 140) < 8  # the whole body, not the star
+    assert grey["confidence"] > 0.9  # the classical probability, not the network's 0.6
+    monkeypatch.setattr(engine, "RESCUE_GREY_AREA_FACTOR", 0)
+    assert len(engine.segment(img).polygons) == 2  # the first rescue alone: the star stays, under the floor
