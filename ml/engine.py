@@ -333,11 +333,7 @@ def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, 
     picked = _clear_of(cp >= threshold, _model_objects(fg_s, min_area * s * s), seed_area)
     if not picked.any():
         return prob, fg
-    cp = np.where(picked, cp, 0.0).astype(np.float32)
-    if s < 1:
-        cp = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)
-    picked = refine_mask(gray, cp, threshold, band=band_for_scale(s), min_area_px=min_area) if REFINE \
-        else cp >= threshold
+    cp, picked = _refined(gray, cp, picked, threshold, min_area)
     taken = _model_objects(fg, min_area)
     picked = _clear_of(picked, taken, rescue_area, RESCUE_MIN_SOLIDITY) & ~taken
     return np.where(picked, np.maximum(cp, prob), prob), (fg | picked).astype(np.uint8)
@@ -364,30 +360,39 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     picked = _clear_of((cp >= threshold) & ~solid_s, solid_s, seed_area)
     if not picked.any():
         return prob, fg
-    cp = np.where(picked, cp, 0.0).astype(np.float32)
-    if (sh, sw) != (h, w):
-        cp = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)
+    cp, picked = _refined(gray, cp, picked, threshold, min_area)
     solid, lab = _model_objects(fg, min_area, RESCUE_MIN_SOLIDITY, labels=True)
-    # refinement cannot take a candidate farther than _REFINE_MARGIN: it works on that window only
-    ys, xs = np.nonzero(cp >= threshold)
-    if not len(ys):
+    picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY), cp >= threshold)
+    if not picked.any():
         return prob, fg
-    win = (slice(max(0, ys.min() - _REFINE_MARGIN), ys.max() + 1 + _REFINE_MARGIN),
-           slice(max(0, xs.min() - _REFINE_MARGIN), xs.max() + 1 + _REFINE_MARGIN))
-    seeds = cp[win] >= threshold
-    piece = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area) if REFINE \
-        else seeds
-    piece = _mostly(_clear_of(piece & ~solid[win], solid[win], rescue_area, RESCUE_MIN_SOLIDITY), seeds)
-    if not piece.any():
-        return prob, fg
-    picked = np.zeros_like(solid)
-    picked[win] = piece
     overlapped = np.zeros(lab.max() + 1, bool)
     overlapped[np.unique(lab[picked])] = True
     overlapped[0] = False
     replaced = overlapped[lab] & ~picked  # ragged model objects under a rescued one: it takes their place
     prob = np.where(picked, np.maximum(cp, prob), np.where(replaced, np.minimum(prob, 0.5 * threshold), prob))
     return prob.astype(np.float32), ((fg & ~replaced) | picked).astype(np.uint8)
+
+
+def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: float,
+             min_area: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rescue candidates ``picked`` on the classical map ``cp`` at its working size -> their
+    classical probability at full size and their outlines refined there (``ml.refine``, on a
+    window around them: refinement reaches no farther than ``_REFINE_MARGIN``)."""
+    h, w = gray.shape
+    s = cp.shape[0] / h
+    cp = np.where(picked, cp, 0.0).astype(np.float32)
+    if cp.shape != (h, w):
+        cp = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)
+    seeds = cp >= threshold
+    if not REFINE:
+        return cp, seeds
+    ys, xs = np.nonzero(seeds)
+    out = np.zeros((h, w), bool)
+    if len(ys):
+        win = (slice(max(0, ys.min() - _REFINE_MARGIN), ys.max() + 1 + _REFINE_MARGIN),
+               slice(max(0, xs.min() - _REFINE_MARGIN), xs.max() + 1 + _REFINE_MARGIN))
+        out[win] = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area) > 0
+    return cp, out
 
 
 def _mostly(pieces: np.ndarray, marked: np.ndarray, share: float = RESCUE_MIN_MARKED) -> np.ndarray:
