@@ -21,9 +21,11 @@ import cv2
 import numpy as np
 
 from ml import classical as _classical
+from ml.complete import complete_bodies
+from ml.geometry import rasterize
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
-from ml.postprocess import instances, mask_solidity
+from ml.postprocess import instances, mask_solidity, outlines
 from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, band_for_scale, refine_mask
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ RESCUE_MIN_MARKED = 0.5  # refinement may move a rescued object's edge, not make
 # background and loose cells: darkness below this is not taken, whatever Otsu finds there
 RESCUE_MIN_DARKNESS = 0.25
 RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 turns it off)
+COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
 
@@ -503,7 +506,6 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
         if RESCUE_GREY_AREA_FACTOR:
             prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, RESCUE_GREY_AREA_FACTOR * min_area)
         timings["rescue"] = time.perf_counter() - t
-    del gray
     report("inference", 1.0)
     check()
 
@@ -518,14 +520,36 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     for p in polys:
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
-    if card.border_min_solidity is not None:
-        polys = [p for p in polys if not _irregular_at_border(p["metrics"], card.border_min_solidity, w, h)]
-    polys = [p for p in polys if not outside_a_round_edge(p["exterior"], w, h)]
+    keep = [not (card.border_min_solidity is not None
+                 and _irregular_at_border(p["metrics"], card.border_min_solidity, w, h))
+            and not outside_a_round_edge(p["exterior"], w, h) for p in polys]
     timings["metrics"] = time.perf_counter() - t
+    if COMPLETE and card.kind == "unet" and any(keep):
+        t = time.perf_counter()
+        for k, (ext, holes) in _completed(gray, polys, keep).items():
+            polys[k] = {**polys[k], "exterior": ext, "holes": holes,
+                        "metrics": measure(ext, holes, pixel_size_um=pixel_size_um)}
+        timings["complete"] = time.perf_counter() - t
+    del gray
+    polys = [p for p, kept in zip(polys, keep, strict=True) if kept]
     report("post-processing", 1.0)
     timings["total"] = time.perf_counter() - t_all
     return SegmentationResult(width=w, height=h, model_name=card.name, model_version=card.version,
                               polygons=polys, timings={k: round(v, 5) for k, v in timings.items()})
+
+
+def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> dict[int, tuple]:
+    """``{index: (exterior, holes)}`` of the candidate objects that ``ml.complete`` completes;
+    every object, reported or not, takes part as a marker."""
+    h, w = gray.shape
+    labels = rasterize(polys, h, w).astype(np.int32)
+    only = {k + 1 for k, c in enumerate(candidates) if c}
+    out = {}
+    for k, (y0, x0, m) in complete_bodies(gray, labels, only=only).items():
+        res = outlines(m, (x0, y0))
+        if res is not None:
+            out[k - 1] = res
+    return out
 
 
 def outside_a_round_edge(exterior, width: int, height: int) -> bool:

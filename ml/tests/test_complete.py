@@ -1,0 +1,60 @@
+import cv2
+import numpy as np
+
+from ml.complete import complete_bodies
+
+
+def _pale_and_dark_body(shape=(300, 300), seed=0):
+    """A round body (radius 70) whose right part is dark and left part pale (bulging into the
+    dark part), with a thin dark rim, on a light noisy background; its truth mask and the dark
+    part's mask."""
+    h, w = shape
+    truth = np.zeros(shape, np.uint8)
+    cv2.circle(truth, (150, 150), 70, 1, -1)
+    dark = truth.copy()
+    cv2.circle(dark, (110, 150), 60, 0, -1)  # the pale part bulges into the dark one: a concave outline
+    img = np.full(shape, 0.85, np.float32)
+    img[truth > 0] = 0.55  # the pale part: between the background and the dark part
+    img[dark > 0] = 0.3
+    cv2.circle(img, (150, 150), 70, 0.3, 2)  # the body's rim: its edge is the strongest
+    img = cv2.GaussianBlur(img, (0, 0), 1.5)
+    img += np.random.default_rng(seed).normal(0, 0.02, shape).astype(np.float32)
+    return np.clip(img, 0, 1), truth, dark
+
+
+def _iou(a, b):
+    a, b = a > 0, b > 0
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+def test_the_dark_part_of_a_pale_body_is_completed_to_the_body_rim():
+    gray, truth, dark = _pale_and_dark_body()
+    assert _iou(dark, truth) < 0.5
+    done = complete_bodies(gray, dark.astype(np.int32))
+    assert set(done) == {1}
+    y0, x0, m = done[1]
+    full = np.zeros_like(truth)
+    full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+    assert _iou(full, truth) > 0.9
+
+
+def test_a_concave_body_with_nothing_around_it_keeps_its_outline():
+    gray, truth, dark = _pale_and_dark_body()
+    crescent = truth.copy()
+    cv2.circle(crescent, (190, 150), 55, 0, -1)  # a bay of background
+    img = np.where(crescent > 0, 0.15, 0.85).astype(np.float32)
+    img = np.clip(cv2.GaussianBlur(img, (0, 0), 1.5) + np.random.default_rng(1).normal(0, 0.02, img.shape), 0, 1)
+    assert complete_bodies(img.astype(np.float32), crescent.astype(np.int32)) == {}
+
+
+def test_only_the_given_objects_are_completed_and_others_keep_their_pixels():
+    gray, truth, dark = _pale_and_dark_body()
+    labels = dark.astype(np.int32)
+    assert complete_bodies(gray, labels, only={2}) == {}
+    neighbour = np.zeros_like(truth)
+    cv2.circle(neighbour, (60, 150), 22, 1, -1)  # a second object against the body's left rim
+    labels[neighbour > 0] = 2
+    done = complete_bodies(gray, labels, only={1})
+    y0, x0, m = done[1]
+    assert not np.any(m & (labels[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] == 2))
+    assert m.sum() > 1.5 * dark.sum()
