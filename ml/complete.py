@@ -18,11 +18,10 @@ in a window around the object, finds the edge the object floods to:
   another object's pixels.
 
 The new region replaces the object only when it is larger (``MIN_GROWTH``-``MAX_GROWTH`` x its
-area), solid (``MIN_SOLIDITY``, and ``MIN_GAIN`` more than before), and its outline lies on an
-edge at least ``MIN_EDGE_RATIO`` as strong (mean gradient magnitude) as the old outline: the
-rim of the whole body, not a line through a halo of loose cells (on the development images
-every completion that lowered the match had a ratio of 0.91 or less, every one that raised it
-0.97 or more).
+area), solid (``MIN_SOLIDITY``, and ``MIN_GAIN`` more than before), and the part of its outline
+that moved lies on an edge at least ``MIN_EDGE_RATIO`` x as strong (mean gradient magnitude) as
+the part of the old outline it replaces: the rim of the whole body rather than the line between
+its dark and pale parts, not a line through a halo of loose cells instead of a body's edge.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ __all__ = ["complete_bodies"]
 MAX_SOLIDITY = 0.9  # objects less solid than this are candidates
 MIN_SOLIDITY = 0.85  # the completed object must be at least this solid
 MIN_GAIN = 0.03  # and this much more solid than before
-MIN_EDGE_RATIO = 0.95  # its outline's mean gradient magnitude at least this x the old outline's
+MIN_EDGE_RATIO = 1.0  # the moved part of its outline on an edge at least this x as strong as the part it replaces
 MIN_GROWTH = 1.15  # its area this many times the old one at least
 MAX_GROWTH = 3.0  # and at most
 CORE = 0.15  # marker: the object eroded by this x its equivalent radius
@@ -119,13 +118,28 @@ def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np
     s_old, s_new = mask_solidity(old), mask_solidity(new)
     if s_new < MIN_SOLIDITY or s_new < s_old + MIN_GAIN:
         return None
-    if _edge_strength(gm, new) < MIN_EDGE_RATIO * _edge_strength(gm, old):
+    e_new, e_old = _moved_edge_strengths(gm, new, old)
+    if e_new < MIN_EDGE_RATIO * e_old:
         return None
     return new
 
 
-def _edge_strength(gm: np.ndarray, m: np.ndarray) -> float:
-    """Mean gradient magnitude on the outline of ``m`` (the window's edge is no outline)."""
+def _outline(m: np.ndarray) -> np.ndarray:
+    """The outline pixels of ``m`` (the window's edge is no outline)."""
     m8 = m.astype(np.uint8)
-    line = (m8 > 0) & (cv2.erode(m8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) == 0)
-    return float(gm[line].mean()) if line.any() else 0.0
+    return (m8 > 0) & (cv2.erode(m8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) == 0)
+
+
+def _moved_edge_strengths(gm: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """Mean gradient magnitude on the part of the new outline that moved (more than 2 px from
+    the old one) and on the part of the old outline it replaces; the whole outlines when either
+    part is empty."""
+    line_new, line_old = _outline(new), _outline(old)
+    k = np.ones((5, 5), np.uint8)
+    moved_new = line_new & (cv2.dilate(line_old.astype(np.uint8), k) == 0)
+    moved_old = line_old & (cv2.dilate(line_new.astype(np.uint8), k) == 0)
+    if not moved_new.any() or not moved_old.any():
+        moved_new, moved_old = line_new, line_old
+    if not moved_new.any() or not moved_old.any():
+        return 0.0, 1.0
+    return float(gm[moved_new].mean()), float(gm[moved_old].mean())

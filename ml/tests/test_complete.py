@@ -58,3 +58,34 @@ def test_only_the_given_objects_are_completed_and_others_keep_their_pixels():
     y0, x0, m = done[1]
     assert not np.any(m & (labels[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] == 2))
     assert m.sum() > 1.5 * dark.sum()
+
+
+def _body_with_loose_cells_in_its_bite(seed):
+    """A dark round body with a bite, the bite packed with loose cells (small dark discs)."""
+    shape = (300, 300)
+    rng = np.random.default_rng(seed)
+    body = np.zeros(shape, np.uint8)
+    cv2.circle(body, (150, 150), 70, 1, -1)
+    bite = np.zeros(shape, np.uint8)
+    cv2.circle(bite, (215, 150), 40, 1, -1)
+    body[bite > 0] = 0
+    img = np.full(shape, 0.85, np.float32)
+    ys, xs = np.nonzero(bite)
+    for i in rng.choice(len(ys), 260, replace=False):
+        cv2.circle(img, (int(xs[i]), int(ys[i])), 3, 0.3, -1)
+    img[body > 0] = 0.15
+    img = cv2.GaussianBlur(img, (0, 0), 1.0) + rng.normal(0, 0.02, shape).astype(np.float32)
+    return np.clip(img, 0, 1), body.astype(np.int32)
+
+
+def test_a_body_is_not_grown_over_the_loose_cells_in_its_bite(monkeypatch):
+    """Flooding fills the bite, but the moved outline runs through loose cells, a weaker edge than
+    the body's own, so the body keeps its outline; without the edge test it would grow."""
+    import ml.complete
+
+    for seed in range(3):
+        gray, body = _body_with_loose_cells_in_its_bite(seed)
+        assert complete_bodies(gray, body) == {}
+    monkeypatch.setattr(ml.complete, "MIN_EDGE_RATIO", 0.0)
+    gray, body = _body_with_loose_cells_in_its_bite(0)
+    assert set(complete_bodies(gray, body)) == {1}
