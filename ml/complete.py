@@ -49,7 +49,8 @@ OPEN = 0.1
 MIN_AREA_PX = 50
 
 
-def complete_bodies(gray: np.ndarray, labels: np.ndarray, only: set[int] | None = None) -> dict[int, np.ndarray]:
+def complete_bodies(gray: np.ndarray, labels: np.ndarray,
+                    only: set[int] | None = None) -> dict[int, tuple[int, int, np.ndarray]]:
     """``{label: (y0, x0, mask)}`` for the objects of ``labels`` (0 = background, 1..N, full
     resolution) whose outline the completion replaces; ``mask`` is the new object in the window
     starting at ``(y0, x0)``. ``only``: the labels that may be completed (all by default); every

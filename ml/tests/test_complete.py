@@ -8,7 +8,6 @@ def _pale_and_dark_body(shape=(300, 300), seed=0):
     """A round body (radius 70) whose right part is dark and left part pale (bulging into the
     dark part), with a thin dark rim, on a light noisy background; its truth mask and the dark
     part's mask."""
-    h, w = shape
     truth = np.zeros(shape, np.uint8)
     cv2.circle(truth, (150, 150), 70, 1, -1)
     dark = truth.copy()
