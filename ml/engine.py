@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ml import classical as _classical
-from ml.complete import complete_bodies
+from ml import complete as _complete
 from ml.geometry import rasterize
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
@@ -524,9 +524,13 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
                  and _irregular_at_border(p["metrics"], card.border_min_solidity, w, h))
             and not outside_a_round_edge(p["exterior"], w, h) for p in polys]
     timings["metrics"] = time.perf_counter() - t
-    if COMPLETE and card.kind == "unet" and any(keep):
+    # ml.complete tests the pixel solidity, never below the outline's own (measured 0.002-0.07
+    # above it): objects this solid are no candidates, and without candidates nothing is rasterised
+    candidates = [kept and (p["metrics"].get("solidity") or 0.0) < _complete.MAX_SOLIDITY + 0.02
+                  for p, kept in zip(polys, keep, strict=True)]
+    if COMPLETE and card.kind == "unet" and any(candidates):
         t = time.perf_counter()
-        for k, (ext, holes) in _completed(gray, polys, keep).items():
+        for k, (ext, holes) in _completed(gray, polys, candidates).items():
             polys[k] = {**polys[k], "exterior": ext, "holes": holes,
                         "metrics": measure(ext, holes, pixel_size_um=pixel_size_um)}
         timings["complete"] = time.perf_counter() - t
@@ -545,7 +549,7 @@ def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> d
     labels = rasterize(polys, h, w).astype(np.int32)
     only = {k + 1 for k, c in enumerate(candidates) if c}
     out = {}
-    for k, (y0, x0, m) in complete_bodies(gray, labels, only=only).items():
+    for k, (y0, x0, m) in _complete.complete_bodies(gray, labels, only=only).items():
         res = outlines(m, (x0, y0))
         if res is not None:
             out[k - 1] = res
