@@ -834,16 +834,18 @@ def render(seed: int, size: tuple[int, int] = (1000, 1000)) -> Scene:
     for o, look in zip([o for o in cv.objects if o.label], looks, strict=True):
         o.info.update(look)
 
-    area_k = h * w / 1e6
+    # clutter per field area in units of a 1000 x 1000 field at this scale (objects and cells
+    # scale with the short side): the same density at every size, 1 at 1000 x 1000
+    area_k = h * w / (1000.0 * scale) ** 2
     if style == "halo" and bodies:
         centres = [(b.shape.cx, b.shape.cy, b.diameter / 2) for b in bodies]
         spread = [rng.uniform(0.2, 0.8) * b.diameter / 2 + 30 * scale for b in bodies]
-        n_halo = rng.uniform(6, 20) * sum(b.diameter / 2 for b in bodies) / scale * area_k
-        _loose_cells(rng, cv, int(min(n_halo, 5000 * area_k)), scale, centres, spread, kind="halo_cell")
+        n_halo = rng.uniform(6, 20) * sum(b.diameter / 2 for b in bodies) / scale  # per body, not per field
+        _loose_cells(rng, cv, int(min(n_halo, 5000)), scale, centres, spread, kind="halo_cell")
     elif bodies and rng.random() < 0.4:  # a few shed cells close to the rim
         centres = [(b.shape.cx, b.shape.cy, b.diameter / 2) for b in bodies]
         spread = [rng.uniform(0.1, 0.35) * b.diameter / 2 for b in bodies]
-        _loose_cells(rng, cv, int(rng.integers(10, 80) * area_k), scale, centres, spread, kind="halo_cell")
+        _loose_cells(rng, cv, int(rng.integers(10, 80)), scale, centres, spread, kind="halo_cell")
     counts = {
         "clean": dict(
             cell=(0, 30), cluster=(0, 2), ves=(0, 3), debris=(0, 8), fibre=(0, 1), dust=(5, 40), blob=(0, 5)

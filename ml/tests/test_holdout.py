@@ -35,6 +35,22 @@ def test_default_size_and_non_square():
     assert img.shape[:2] == (240, 360) and lab.shape == (240, 360)
 
 
+def test_clutter_density_does_not_grow_with_the_image_size(scenes):
+    """Objects and cells scale with the short side, so a larger image of a scene holds about as
+    many loose cells, halo cells and specks as a smaller one (not as many more as it has pixels)."""
+    seeds = list(SEEDS)[:6]
+    small = sum(len(scenes[s].distractors) for s in seeds)
+    large = sum(len(render(s, (2 * SIZE[0], 2 * SIZE[1])).distractors) for s in seeds)
+    assert 0.7 <= large / small <= 1.4, (small, large)
+    # twice the field at the same scale: twice the background clutter, the same halos
+    def background(sc):
+        return sum(d.kind != "halo_cell" for d in sc.distractors)
+
+    small_bg = sum(background(scenes[s]) for s in seeds)
+    wide_bg = sum(background(render(s, (SIZE[0], 2 * SIZE[1]))) for s in seeds)
+    assert 1.4 <= wide_bg / small_bg <= 2.8, (small_bg, wide_bg)
+
+
 def test_labels_are_consecutive_connected_and_plausible(scenes):
     scale = min(SIZE) / 1000.0
     counts = []
