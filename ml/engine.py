@@ -38,6 +38,9 @@ DEFAULT_MODEL = "spheroseg-unet"
 TILE = 320
 TILE_OVERLAP = 64
 REFINE = True  # full-resolution boundary refinement (ml.refine) for every model
+# a network's outline that a repeated refinement pass would carry to the image border keeps the
+# outline it had (a dark vignetted corner or a well's edge beside a spheroid, not its rim)
+REFINE_STOP_AT_BORDER = True
 _K5 = np.ones((5, 5), np.uint8)
 # the classical objects a network missed are added (``_rescue_missed``) from this x the minimum area
 RESCUE_MIN_AREA_FACTOR = 5.0  # 0 turns the rescue off
@@ -498,7 +501,8 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     mask = None
     if REFINE:
         t = time.perf_counter()
-        mask = refine_mask(gray, prob, threshold, band=band_for_scale(scale), min_area_px=min_area)
+        mask = refine_mask(gray, prob, threshold, band=band_for_scale(scale), min_area_px=min_area,
+                           stop_at_border=REFINE_STOP_AT_BORDER and card.kind == "unet")
         timings["refine"] = time.perf_counter() - t
     if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
         t = time.perf_counter()

@@ -23,7 +23,10 @@ hold the interior; holes left by the threshold are filled, and refined objects n
 object they were not touching before. An object that grew by ``REPEAT_GROWTH`` x its area or
 more is re-decided from its new outline (a larger reach, a background ring farther out), at
 most ``REPEATS`` more times: a grey body the model marks only at its darker middle reaches its
-rim step by step. Objects with too little contrast between the two rings
+rim step by step. With ``stop_at_border``, a repeated pass that would carry an outline to the
+image border it did not touch is refused: a dark vignetted corner or the edge of a well beside
+a spheroid runs off the image (the engine asks for it with a network's map, whose outline of a
+body cut by the border reaches the border; the classical map's often stops short of it). Objects with too little contrast between the two rings
 (as when the outer ring still lies inside the body), or too small to have an interior ring,
 keep their coarse outline.
 """
@@ -53,7 +56,7 @@ def band_for_scale(scale: float) -> int:
 
 def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: int, min_area_px: int = 0,
                 sigma: float | None = None, min_contrast: float = 0.08,
-                edge_levels: tuple[float, ...] = EDGE_LEVELS) -> np.ndarray:
+                edge_levels: tuple[float, ...] = EDGE_LEVELS, stop_at_border: bool = False) -> np.ndarray:
     """Coarse ``prob >= threshold`` -> refined uint8 mask (same shape) whose outlines follow the image.
 
     ``gray``: normalised grey image (float32 HxW in [0, 1]) at the same size as ``prob``.
@@ -68,13 +71,14 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
     for _ in range(REPEATS):
         if not grown.any():
             break
-        out, grown = _refine_pass(gs, out, grown, band, min_area_px, min_contrast, edge_levels)
+        out, grown = _refine_pass(gs, out, grown, band, min_area_px, min_contrast, edge_levels, stop_at_border)
     return out
 
 
-def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_levels):
+def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_levels, stop_at_border=False):
     """One pass over the objects of ``fg`` (those touching ``only`` when given): the refined mask
-    and where the objects that grew by ``REPEAT_GROWTH`` or more now lie."""
+    and where the objects that grew by ``REPEAT_GROWTH`` or more now lie. With ``stop_at_border``
+    an object keeps its outline where the new one would reach the image border and it did not."""
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     H, W = fg.shape
     out = fg.copy()
@@ -110,6 +114,8 @@ def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_level
         new = _edge_outline(g, gi, go, core, in_band, r_open, min_area_px, edge_levels)
         holes = _enclosed(new) & (comp > 0)
         new[holes] = 1
+        if stop_at_border and _on_image_border(new, x0, y0, W, H) and not _on_image_border(comp, x0, y0, W, H):
+            continue
         if others.any():
             new[cv2.dilate(others, _K3) > 0] = 0  # never merge with a neighbour
         sub = out[y0:y1, x0:x1]
@@ -153,6 +159,13 @@ def _redecide(g, t, dark_object, core, in_band, r_open, min_area_px) -> np.ndarr
         keep[0] = False
         new = keep[cl].astype(np.uint8)
     return new
+
+
+def _on_image_border(mask: np.ndarray, x0: int, y0: int, W: int, H: int) -> bool:
+    """Whether ``mask``, a crop at (``x0``, ``y0``) of a ``W`` x ``H`` image, touches the image border."""
+    h, w = mask.shape
+    return bool((y0 == 0 and mask[0].any()) or (y0 + h == H and mask[-1].any())
+                or (x0 == 0 and mask[:, 0].any()) or (x0 + w == W and mask[:, -1].any()))
 
 
 def _open(mask: np.ndarray, r: int) -> np.ndarray:

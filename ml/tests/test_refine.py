@@ -147,3 +147,31 @@ def test_a_large_object_reaches_its_rim_beyond_the_models_band():
     true = _disc(shape, 200, 200, 150)
     assert _iou(prob >= 0.5, true) < 0.75
     assert _iou(refined, true) > 0.9
+
+
+def _body_beside_a_dark_corner():
+    """A grey body darkest at its middle (marked by the model only there) beside a dark
+    vignetted corner that reaches the image border, as at the corner of a well."""
+    shape = (400, 400)
+    yy, xx = np.mgrid[:400, :400]
+    r = np.hypot(xx - 150.0, yy - 200.0)
+    corner = 0.9 - 0.7 * np.clip(1 - np.hypot(xx, yy - 400.0) / 300, 0, 1)
+    gray = np.where(r <= 120, 0.2 + 0.4 * r / 120, corner).astype(np.float32)
+    gray = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    gray += np.random.default_rng(1).normal(0, 0.01, shape).astype(np.float32)
+    return gray, _coarse(shape, 150, 200, 60), _disc(shape, 150, 200, 120)
+
+
+def _on_border(m):
+    return bool(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
+
+
+def test_a_repeated_pass_stops_short_of_a_dark_corner_at_the_border():
+    """Grown from its middle, the body is decided again; that pass would follow the dark corner
+    to the image border: with ``stop_at_border`` it is refused and the body keeps the outline
+    it reached."""
+    gray, prob, true = _body_beside_a_dark_corner()
+    refined = refine_mask(gray, prob, 0.5, band=9, stop_at_border=True)
+    assert not _on_border(refined) and _iou(refined, true) > 0.9
+    leaked = refine_mask(gray, prob, 0.5, band=9)
+    assert _on_border(leaked) and _iou(leaked, true) < 0.8
