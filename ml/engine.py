@@ -110,12 +110,18 @@ _cards_lock = threading.Lock()
 _cards: dict[str, ModelCard] | None = None
 
 
+def _working_size(inp: dict) -> int:
+    """The card's working size: the short side of the image at the scale the model runs at (a
+    card written before 2026-11-30 names it ``working_long_side_px``, measured on square images)."""
+    return int(inp.get("working_short_side_px", inp.get("working_long_side_px", 320)))
+
+
 def _unet_card(d: dict, weights_dir: str | None = None) -> ModelCard:
     return ModelCard(
         name=d["name"], version=d["version"], kind="unet", sha256=d.get("sha256"),
         parameters=int(d.get("parameters", 0)), description=d.get("description", ""),
         metrics=d.get("metrics", {}), default=d["name"] == DEFAULT_MODEL,
-        weights=d.get("weights"), working_size=d.get("input", {}).get("working_long_side_px", 320),
+        weights=d.get("weights"), working_size=_working_size(d.get("input", {})),
         channels=tuple(d.get("architecture", {}).get("channels", ())) or None,
         training=d.get("training", {}),
         min_confidence=d.get("postprocess", {}).get("min_confidence"),
@@ -261,7 +267,7 @@ def _net_at_scale(model, gray: np.ndarray, scale: float) -> np.ndarray:
     sh, sw = max(16, round(h * scale)), max(16, round(w * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     g = cv2.resize(gray, (sw, sh), interpolation=interp) if (sh, sw) != (h, w) else gray
-    if max(sh, sw) <= 2 * TILE:
+    if sh * sw <= (2 * TILE) ** 2:  # one pass up to the area of a 640 x 640 input, whatever its shape
         a, h0, w0 = _pad16(g)
         return _run_net(model, a[None])[0][:, :h0, :w0]
     # overlapping tiles with linear blending; memory stays bounded by the scaled image
@@ -293,7 +299,8 @@ def _unet_prob(card: ModelCard, gray: np.ndarray, threshold: float, min_area_px:
     model = _load_unet(card)
     h, w = gray.shape
     work = card.working_size or 320
-    s0 = min(2.0, work / max(h, w))
+    # the short side sets the scale: objects look as large in a wide field as in a square one
+    s0 = min(2.0, work / min(h, w))
     t = time.perf_counter()
     p = _net_at_scale(model, gray, s0)
     scale = s0

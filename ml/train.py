@@ -33,7 +33,7 @@ import numpy as np
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MODEL_NAME = "spheroseg-unet"
 WORK_SIZE = 320  # long side of the training images
-SERVE_SIZE = 480  # default long side the engine runs the model at (card input.working_long_side_px)
+SERVE_SIZE = 480  # default short side the engine runs the model at (card input.working_short_side_px)
 CROP = 128
 # Full-size validation images for the confidence floor: rng seed FLOOR_SEED_BASE + 1000 * seed + i,
 # disjoint from the training/validation pools (seed * 1_000_003 + i) and from ``ml.evaluate
@@ -374,7 +374,7 @@ def write_card(out_dir: Path, weights_file: str, sha: str, model, *, version: st
         "parameters": count_parameters(model),
         "architecture": {"type": "ResUNet", "channels": list(model.channels), "in": 1,
                          "out": ["spheroid body", "contact band between touching spheroids"]},
-        "input": {"working_long_side_px": working_size, "normalisation": "grey, percentile 0.5/99.5 -> [0,1]"},
+        "input": {"working_short_side_px": working_size, "normalisation": "grey, percentile 0.5/99.5 -> [0,1]"},
         "description": description,
         "training": recipe,
         **({"postprocess": postprocess} if postprocess else {}),
@@ -410,7 +410,7 @@ def main(argv=None):
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--working-size", type=int, default=SERVE_SIZE,
-                    help="long side the engine runs the model at (written into the card; the floors are "
+                    help="short side the engine runs the model at (written into the card; the floors are "
                          "chosen at it)")
     ap.add_argument("--recalibrate", type=Path, default=None, metavar="CARD",
                     help="train nothing: set CARD's working size to --working-size and choose both floors "
@@ -419,7 +419,9 @@ def main(argv=None):
     if args.recalibrate is not None:
         card = json.loads(args.recalibrate.read_text())
         seed = int(card.get("training", {}).get("seed", args.seed))
-        card.setdefault("input", {})["working_long_side_px"] = args.working_size
+        inp = card.setdefault("input", {})
+        inp.pop("working_long_side_px", None)  # the name before 2026-11-30
+        inp["working_short_side_px"] = args.working_size
         args.recalibrate.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         postprocess, seconds = calibrate(args.recalibrate, seed, args.floor_images)
         card["postprocess"] = postprocess

@@ -42,6 +42,22 @@ def test_single_and_pair(single, pair):
     json.dumps(doc)  # serialisable
 
 
+def test_a_wide_field_runs_at_the_scale_of_a_square_one(pair):
+    """The short side sets the working scale: the pair widened to 1000 x 1600 with background is
+    run at the same scale as the square image, and its two spheroids come out the same."""
+    square = engine.segment(pair)
+    bg = np.median(pair.reshape(-1, pair.shape[-1]), axis=0)
+    wide = np.empty((1000, 1600, pair.shape[-1]), pair.dtype)
+    wide[:] = bg.astype(pair.dtype)
+    wide[:, :1000] = pair
+    r = engine.segment(wide)
+    assert r.timings["inference_scale"] == square.timings["inference_scale"] == 0.48
+    areas = sorted(p["metrics"]["area_px"] for p in r.polygons)
+    assert len(areas) == 2
+    for a, b in zip(areas, sorted(p["metrics"]["area_px"] for p in square.polygons), strict=True):
+        assert abs(a - b) <= 0.03 * b
+
+
 def test_classical_model(pair):
     r = engine.segment(pair, model="classical")
     assert r.model_name == "classical" and len(r.polygons) == 2

@@ -74,12 +74,14 @@ def test_recalibrate_sets_the_working_size_and_chooses_both_floors(tmp_path, fre
     shutil.copy(engine.WEIGHTS_DIR / "spheroseg-unet.json", tmp_path / "spheroseg-unet.json")
     card = json.loads((tmp_path / "spheroseg-unet.json").read_text())
     card["training"]["border_floor_s"] = 24.5  # an earlier version's separate timing: both floors are one run now
+    card["input"]["working_long_side_px"] = card["input"].pop("working_short_side_px")  # its name before 2026-11-30
     (tmp_path / "spheroseg-unet.json").write_text(json.dumps(card))
+    assert engine.use_card(tmp_path / "spheroseg-unet.json").working_size == 480  # the old name still read
     shutil.copy(engine.WEIGHTS_DIR / card["weights"], tmp_path / card["weights"])
     argv = ["--recalibrate", str(tmp_path / "spheroseg-unet.json"), "--working-size", "256", "--floor-images", "2"]
     train.main(argv)
     written = json.loads((tmp_path / "spheroseg-unet.json").read_text())
-    assert written["input"]["working_long_side_px"] == 256
+    assert written["input"]["working_short_side_px"] == 256 and "working_long_side_px" not in written["input"]
     assert written["postprocess"]["min_confidence"] in [float(f) for f in train.FLOOR_CANDIDATES]
     assert "2 synthetic 1000x1000 validation images" in written["postprocess"]["chosen_on"]
     assert "2 synthetic 1000x1000 validation images" in written["postprocess"]["border_chosen_on"]
