@@ -6,6 +6,8 @@
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 2   # seen 2 x closer
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 0.5 # at half the pixels
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --gamma 1.6 # darker mid-tones
+    python -m ml.evaluate --holdout 30 --seed 7000 --size 1000x1600     # a wide field (--size N or HxW)
+    python -m ml.evaluate --holdout 30 --seed 3000 --blur 3 --noise 0.05  # softer focus, noisier camera
     python -m ml.evaluate --synthetic 30 --card /tmp/run/spheroseg-unet.json   # a scratch training run
 
 Masks: 16-bit (or 8-bit) PNG/TIFF label images with the image's base name, 0 = background,
@@ -207,6 +209,29 @@ def zoomed_pairs(pairs, factor: float):
     return out
 
 
+def degraded_pairs(pairs, blur: float = 0.0, noise: float = 0.0):
+    """Each image blurred (Gaussian, sigma ``blur`` px) and/or given Gaussian noise (sigma ``noise``
+    x the image's 0.5-99.5 percentile range, seeded by the image's position), in its own dtype:
+    a softer focus or a noisier camera than the images were recorded with. Masks unchanged."""
+    if blur < 0 or noise < 0:
+        raise ValueError("blur and noise must not be negative")
+    out = []
+    for i, (name, img, lab) in enumerate(pairs):
+        img = np.asarray(img)
+        f = img.astype(np.float32)
+        if blur > 0:
+            f = cv2.GaussianBlur(f, (0, 0), blur)
+        if noise > 0:
+            lo, hi = np.percentile(f, [0.5, 99.5])
+            f = f + np.random.default_rng(i).normal(0.0, noise * float(hi - lo), f.shape).astype(np.float32)
+        if np.issubdtype(img.dtype, np.integer):
+            info = np.iinfo(img.dtype)
+            f = np.clip(np.round(f), info.min, info.max)
+        tag = (f"_b{blur:g}" if blur > 0 else "") + (f"_n{noise:g}" if noise > 0 else "")
+        out.append((f"{Path(name).stem}{tag}{Path(name).suffix}", f.astype(img.dtype), lab))
+    return out
+
+
 def toned_pairs(pairs, gamma: float):
     """Each image with another tone curve: normalised to [0, 1] (``ml.io.normalize``) and raised
     to the power ``gamma`` (above 1 darker mid-tones, below 1 lighter ones), as 16-bit grey: the
@@ -219,7 +244,7 @@ def toned_pairs(pairs, gamma: float):
              np.round(normalize(img) ** gamma * 65535).astype(np.uint16), lab) for name, img, lab in pairs]
 
 
-def synthetic_pairs(n: int, seed: int, size: int = 1000):
+def synthetic_pairs(n: int, seed: int, size: int | tuple[int, int] = 1000):
     from ml.synth import generate
 
     out = []
@@ -230,11 +255,12 @@ def synthetic_pairs(n: int, seed: int, size: int = 1000):
     return out
 
 
-def holdout_pairs(n: int, seed: int, size: int = 1000):
+def holdout_pairs(n: int, seed: int, size: int | tuple[int, int] = 1000):
     """Images of ``ml.holdout`` (the evaluation-only generator written independently of ml.synth)."""
     from ml.holdout import generate
 
-    return [(f"holdout_{seed + i}", *generate(seed + i, (size, size))) for i in range(n)]
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    return [(f"holdout_{seed + i}", *generate(seed + i, shape)) for i in range(n)]
 
 
 def evaluate(pairs, models: list[str], threshold: float = 0.5, objects: list | None = None):
@@ -255,6 +281,18 @@ def evaluate(pairs, models: list[str], threshold: float = 0.5, objects: list | N
     return results
 
 
+def _size(text: str) -> tuple[int, int]:
+    """``N`` -> (N, N); ``HxW`` -> (H, W)."""
+    try:
+        hh, ww = text.lower().split("x") if "x" in text.lower() else (text, text)
+        size = int(hh), int(ww)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is no size: N or HxW") from None
+    if min(size) < 32:
+        raise argparse.ArgumentTypeError("a size must be at least 32 px")
+    return size
+
+
 def main(argv=None):
     from ml.engine import DEFAULT_MODEL, WEIGHTS_DIR
 
@@ -272,8 +310,13 @@ def main(argv=None):
     ap.add_argument("--gamma", type=float, default=None, metavar="G",
                     help="evaluate each image with its tone curve raised to the power G (after "
                          "normalisation; above 1 darker mid-tones, below 1 lighter)")
+    ap.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                    help="evaluate each image blurred by a Gaussian of SIGMA px (a softer focus)")
+    ap.add_argument("--noise", type=float, default=0.0, metavar="F",
+                    help="evaluate each image with Gaussian noise of F x its 0.5-99.5 percentile range")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--size", type=int, default=1000)
+    ap.add_argument("--size", type=_size, default=(1000, 1000), metavar="N | HxW",
+                    help="image size for --synthetic and --holdout: N x N, or H x W")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--card", type=Path, help="evaluate the U-Net of this model card (weights beside it) "
@@ -297,10 +340,11 @@ def main(argv=None):
         ap.error("--zoom goes with --images and --masks")
     if args.synthetic:
         pairs = synthetic_pairs(args.synthetic, args.seed, args.size)
-        label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size}x{args.size}"
+        label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size[0]}x{args.size[1]}"
     elif args.holdout:
         pairs = holdout_pairs(args.holdout, args.seed, args.size)
-        label = f"{args.holdout} ml.holdout images, seeds {args.seed}-{args.seed + args.holdout - 1}, {args.size}x{args.size}"
+        label = (f"{args.holdout} ml.holdout images, seeds {args.seed}-{args.seed + args.holdout - 1}, "
+                 f"{args.size[0]}x{args.size[1]}")
     else:
         if not args.images or not args.masks:
             ap.error("--images and --masks are required (or use --synthetic N or --holdout N)")
@@ -314,6 +358,13 @@ def main(argv=None):
             except ValueError as exc:
                 ap.error(f"--zoom: {exc}")
             label += f", seen {args.zoom:g} x closer" if args.zoom >= 1 else f", resampled to {args.zoom:g} x its size"
+    if args.blur or args.noise:
+        try:
+            pairs = degraded_pairs(pairs, args.blur, args.noise)
+        except ValueError as exc:
+            ap.error(f"--blur / --noise: {exc}")
+        label += "".join([f", blurred (sigma {args.blur:g} px)" if args.blur else "",
+                          f", noise {args.noise:g} x its range" if args.noise else ""])
     if args.gamma is not None:
         try:
             pairs = toned_pairs(pairs, args.gamma)

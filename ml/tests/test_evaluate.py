@@ -65,6 +65,40 @@ def test_evaluate_on_holdout_images(capsys):
     assert refs == {f"holdout_{s}": int(generate(s, (320, 320))[1].max()) for s in (3, 4)}
 
 
+def test_evaluate_on_non_square_images(capsys):
+    from ml.holdout import generate
+
+    assert main(["--holdout", "1", "--seed", "3", "--size", "240x360", "--model", "classical"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 ml.holdout images, seeds 3-3, 240x360" in printed
+    refs = {line.split()[0]: int(line.split()[1]) for line in printed.splitlines() if line.startswith("holdout_")}
+    assert refs == {"holdout_3": int(generate(3, (240, 360))[1].max())}
+    for bad in ("240x", "16", "axb"):
+        with pytest.raises(SystemExit):
+            main(["--holdout", "1", "--size", bad])
+        assert "--size" in capsys.readouterr().err
+
+
+def test_degraded_pairs_blur_and_add_noise_in_the_image_dtype():
+    from ml.evaluate import degraded_pairs
+
+    lab = _disc((100, 120), 60, 50, 20)
+    img = np.where(lab > 0, 40, 200).astype(np.uint8)
+    [(name, soft, same)] = degraded_pairs([("well.png", img, lab)], blur=3)
+    assert name == "well_b3.png" and soft.dtype == np.uint8 and same is lab
+    assert soft[50, 60] == 40 and soft[5, 5] == 200  # far from the edge nothing changes
+    assert 40 < soft[50, 60 + 20] < 200  # the edge is soft
+    wide = (img.astype(np.uint16) * 200)
+    [(name, noisy, _)] = degraded_pairs([("well.tif", wide, lab)], noise=0.05)
+    assert name == "well_n0.05.tif" and noisy.dtype == np.uint16
+    spread = (noisy.astype(float) - wide)[5:40, 5:40].std()
+    assert spread == pytest.approx(0.05 * (200 - 40) * 200, rel=0.1)  # 5 % of the range
+    [(_, again, _)] = degraded_pairs([("well.tif", wide, lab)], noise=0.05)
+    assert np.array_equal(noisy, again)  # seeded
+    with pytest.raises(ValueError):
+        degraded_pairs([("well.png", img, lab)], blur=-1)
+
+
 def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
     from ml.evaluate import zoomed_pairs
 
@@ -97,6 +131,10 @@ def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
      "--zoom: a zoom factor must be positive"),
     ("--gamma", "1.5", "tone curve raised to the power 1.5", "spheroid_single_g1.5.png", "-1",
      "--gamma: gamma must be positive"),
+    ("--blur", "2", "blurred (sigma 2 px)", "spheroid_single_b2.png", "-1",
+     "--blur / --noise: blur and noise must not be negative"),
+    ("--noise", "0.05", "noise 0.05 x its range", "spheroid_pair_n0.05.png", "-0.1",
+     "--blur / --noise: blur and noise must not be negative"),
 ])
 def test_evaluate_transforms_the_reference_images(option, value, label, name, bad, error, demo_dir, capsys):
     masks = demo_dir.parent / "reference_masks"
