@@ -42,6 +42,12 @@ REFINE = True  # full-resolution boundary refinement (ml.refine) for every model
 # outline it had (a dark vignetted corner or a well's edge beside a spheroid, not its rim)
 REFINE_STOP_AT_BORDER = True
 _K5 = np.ones((5, 5), np.uint8)
+# a network object whose mean grey lies less than this below the background around it
+# (normalised grey) is not reported: a spheroid is a dense body that absorbs light; a pale disc,
+# a vesicle or an out-of-focus blob is barely darker than its surroundings (None: off)
+MIN_CONTRAST: float | None = 0.15
+CONTRAST_RING = 0.25  # the ring around an object reaches this x its equivalent radius out (at least 4 px)
+CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: loose cells in it are darker
 # the classical objects a network missed are added (``_rescue_missed``) from this x the minimum area
 RESCUE_MIN_AREA_FACTOR = 5.0  # 0 turns the rescue off
 RESCUE_MAX_OVERLAP = 0.05  # a missed object may touch the model's objects by this share of its area
@@ -545,12 +551,45 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
             polys[k] = {**polys[k], "exterior": ext, "holes": holes,
                         "metrics": measure(ext, holes, pixel_size_um=pixel_size_um)}
         timings["complete"] = time.perf_counter() - t
+    if MIN_CONTRAST is not None and card.kind == "unet" and any(keep):
+        t = time.perf_counter()
+        for k, contrast in _object_contrast(gray, polys, keep).items():
+            keep[k] = contrast >= MIN_CONTRAST
+        timings["contrast"] = time.perf_counter() - t
     del gray
     polys = [p for p, kept in zip(polys, keep, strict=True) if kept]
     report("post-processing", 1.0)
     timings["total"] = time.perf_counter() - t_all
     return SegmentationResult(width=w, height=h, model_name=card.name, model_version=card.version,
                               polygons=polys, timings={k: round(v, 5) for k, v in timings.items()})
+
+
+def _object_contrast(gray: np.ndarray, polys: list[dict], which: list[bool]) -> dict[int, float]:
+    """``{index: contrast}`` of the objects ``which`` marks, in normalised grey: the background
+    level of the free ring around the object (out to ``CONTRAST_RING`` x its equivalent radius,
+    at least 4 px; other objects left out; its ``CONTRAST_BACKGROUND`` percentile of the
+    smoothed grey, since loose cells in it are darker) minus the object's own mean."""
+    h, w = gray.shape
+    labels = rasterize(polys, h, w)
+    out = {}
+    for k, p in enumerate(polys):
+        if not which[k]:
+            continue
+        ext = np.asarray(p["exterior"], np.float64)
+        area = float(p["metrics"].get("area_px") or 0.0)
+        d = max(4, int(np.ceil(CONTRAST_RING * np.sqrt(max(area, 1.0) / np.pi))))
+        pad = d + 8
+        x0, y0 = max(0, int(ext[:, 0].min()) - pad), max(0, int(ext[:, 1].min()) - pad)
+        x1, y1 = min(w, int(np.ceil(ext[:, 0].max())) + pad + 1), min(h, int(np.ceil(ext[:, 1].max())) + pad + 1)
+        lab = labels[y0:y1, x0:x1]
+        obj = (lab == k + 1).astype(np.uint8)
+        if not obj.any():
+            continue
+        gs = cv2.GaussianBlur(gray[y0:y1, x0:x1], (0, 0), 2.0)
+        ring = (cv2.distanceTransform(1 - obj, cv2.DIST_L2, 5) <= d) & (lab == 0)
+        if ring.sum() >= 20:
+            out[k] = float(np.percentile(gs[ring], CONTRAST_BACKGROUND) - gs[obj > 0].mean())
+    return out
 
 
 def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> dict[int, tuple]:

@@ -289,3 +289,51 @@ def test_a_grey_spheroid_beside_a_dark_one_is_rescued_whole_and_a_halo_ring_is_n
     assert grey["confidence"] > 0.9  # the classical probability, not the network's 0.6
     monkeypatch.setattr(engine, "RESCUE_GREY_AREA_FACTOR", 0)
     assert len(engine.segment(img).polygons) == 2  # the first rescue alone: the star stays, under the floor
+
+
+def _discs_and_outlines(discs):
+    import cv2
+
+    gray = np.full((300, 400), 0.85, np.float32)
+    polys = []
+    for (cx, cy, r), level in discs:
+        cv2.circle(gray, (cx, cy), r, level, -1)
+        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+        ext = np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1).tolist()
+        polys.append({"exterior": ext, "holes": [], "metrics": {"area_px": np.pi * r * r}})
+    return gray, polys
+
+
+def test_object_contrast_tells_a_dark_body_from_a_pale_disc_and_ignores_neighbours(monkeypatch):
+    """The free ring around an object against its inside: a dark body stands out, a pale disc
+    barely does, and a grey body pressed against a dark one is measured against the background,
+    not against its neighbour; loose dark cells in the ring do not hide the background."""
+    import cv2
+
+    gray, polys = _discs_and_outlines([((80, 80, 40), 0.2), ((300, 80, 40), 0.8), ((120, 220, 45), 0.15),
+                                       ((205, 220, 40), 0.55)])
+    c = engine._object_contrast(gray, polys, [True, True, True, True])
+    assert 0.5 < c[0] <= 0.65  # dark body (0.65 below the background; its rim smoothed)
+    assert 0 < c[1] < 0.06  # pale disc
+    assert 0.22 < c[3] <= 0.30  # grey body against the background only, not its dark neighbour
+    assert set(engine._object_contrast(gray, polys, [False, True, False, False])) == {1}
+    rng = np.random.default_rng(0)
+    cells = np.zeros(gray.shape, np.uint8)
+    for x, y in rng.uniform([30, 150], [370, 290], (400, 2)).astype(int):  # a dense halo of loose dark cells
+        cv2.circle(cells, (int(x), int(y)), 3, 1, -1)
+    gray[(cells > 0) & (gray == np.float32(0.85))] = 0.3  # on the background only
+    halo = engine._object_contrast(gray, polys, [True] * 4)[3]
+    assert 0.22 < halo <= 0.30
+    monkeypatch.setattr(engine, "CONTRAST_BACKGROUND", 50)  # the ring's median: the cells drag it down
+    assert engine._object_contrast(gray, polys, [True] * 4)[3] < halo - 0.02
+
+
+def test_min_contrast_drops_objects_too_pale_for_a_spheroid(pair, monkeypatch):
+    kept = engine.segment(pair)
+    assert len(kept.polygons) == 2 and "contrast" in kept.timings
+    monkeypatch.setattr(engine, "MIN_CONTRAST", 0.9)  # no spheroid is that dark
+    assert engine.segment(pair).polygons == []
+    monkeypatch.setattr(engine, "MIN_CONTRAST", None)
+    off = engine.segment(pair)
+    assert "contrast" not in off.timings and [p["exterior"] for p in off.polygons] == [
+        p["exterior"] for p in kept.polygons]
