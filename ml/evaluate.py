@@ -281,20 +281,9 @@ def evaluate(pairs, models: list[str], threshold: float = 0.5, objects: list | N
     return results
 
 
-def _size(text: str) -> tuple[int, int]:
-    """``N`` -> (N, N); ``HxW`` -> (H, W)."""
-    try:
-        hh, ww = text.lower().split("x") if "x" in text.lower() else (text, text)
-        size = int(hh), int(ww)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is no size: N or HxW") from None
-    if min(size) < 32:
-        raise argparse.ArgumentTypeError("a size must be at least 32 px")
-    return size
-
-
 def main(argv=None):
     from ml.engine import DEFAULT_MODEL, WEIGHTS_DIR
+    from ml.holdout import parse_size
 
     ap = argparse.ArgumentParser(prog="python -m ml.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -315,7 +304,7 @@ def main(argv=None):
     ap.add_argument("--noise", type=float, default=0.0, metavar="F",
                     help="evaluate each image with Gaussian noise of F x its 0.5-99.5 percentile range")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--size", type=_size, default=(1000, 1000), metavar="N | HxW",
+    ap.add_argument("--size", type=parse_size, default=(1000, 1000), metavar="N | HxW",
                     help="image size for --synthetic and --holdout: N x N, or H x W")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--threshold", type=float, default=0.5)

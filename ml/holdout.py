@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Placed", "Scene", "render", "generate", "write_set", "main"]
+__all__ = ["Placed", "Scene", "render", "generate", "write_set", "parse_size", "main"]
 
 
 @dataclass
@@ -1008,11 +1008,16 @@ def write_set(
     return paths
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    if "x" in text.lower():
-        hh, ww = text.lower().split("x")
-        return int(hh), int(ww)
-    return int(text), int(text)
+def parse_size(text: str) -> tuple[int, int]:
+    """``N`` -> (N, N), ``HxW`` -> (H, W), at least 32 px each (an ``argparse`` type)."""
+    try:
+        hh, ww = text.lower().split("x") if "x" in text.lower() else (text, text)
+        size = int(hh), int(ww)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is no size: N or HxW") from None
+    if min(size) < 32:
+        raise argparse.ArgumentTypeError("a size must be at least 32 px")
+    return size
 
 
 def main(argv=None) -> int:
@@ -1022,7 +1027,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="output folder (images/, masks/, overlays/)")
     ap.add_argument("--n", type=int, default=30, help="number of images")
     ap.add_argument("--seed", type=int, default=11, help="first seed; image i uses seed + i")
-    ap.add_argument("--size", type=_parse_size, default=(1000, 1000), help="N or HxW (default 1000)")
+    ap.add_argument("--size", type=parse_size, default=(1000, 1000), help="N or HxW (default 1000)")
     args = ap.parse_args(argv)
     write_set(args.out, args.n, args.seed, args.size)
     return 0
