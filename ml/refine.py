@@ -36,6 +36,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ml.metrics import border_edges
+
 __all__ = ["refine_mask", "band_for_scale"]
 
 BAND_PER_RADIUS = 0.15  # a large object's band grows with it: 0.15 x its equivalent radius
@@ -162,10 +164,12 @@ def _redecide(g, t, dark_object, core, in_band, r_open, min_area_px) -> np.ndarr
 
 
 def _on_image_border(mask: np.ndarray, x0: int, y0: int, W: int, H: int) -> bool:
-    """Whether ``mask``, a crop at (``x0``, ``y0``) of a ``W`` x ``H`` image, touches the image border."""
-    h, w = mask.shape
-    return bool((y0 == 0 and mask[0].any()) or (y0 + h == H and mask[-1].any())
-                or (x0 == 0 and mask[:, 0].any()) or (x0 + w == W and mask[:, -1].any()))
+    """Whether ``mask``, a crop at (``x0``, ``y0``) of a ``W`` x ``H`` image, reaches the image
+    border (``ml.metrics.border_edges`` on its bounding box)."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return False
+    return bool(border_edges([x0 + xs.min(), x0 + xs.max()], [y0 + ys.min(), y0 + ys.max()], W, H).any())
 
 
 def _open(mask: np.ndarray, r: int) -> np.ndarray:
