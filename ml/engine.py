@@ -41,6 +41,13 @@ REFINE = True  # full-resolution boundary refinement (ml.refine) for every model
 # a network's outline that a repeated refinement pass would carry to the image border keeps the
 # outline it had (a dark vignetted corner or a well's edge beside a spheroid, not its rim)
 REFINE_STOP_AT_BORDER = True
+# a network object's refinement re-decides only pixels nearer to it than to any other object:
+# a dark spheroid does not take the unmarked rim of a grey one it touches (the classical baseline,
+# whose map marks many small pieces, keeps the plain refinement)
+REFINE_NEAREST_ONLY = True
+# ... and one that would leave it less solid by more than this keeps it too (a leak along a dark
+# tail, a vignetted edge or a halo, not the body's rim; None: off)
+REFINE_MAX_SOLIDITY_DROP: float | None = 0.06
 _K5 = np.ones((5, 5), np.uint8)
 # a network object whose mean grey lies less than this below the background around it
 # (normalised grey) is not reported: a spheroid is a dense body that absorbs light; a pale disc,
@@ -410,7 +417,8 @@ def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: fl
     if len(ys):
         win = (slice(max(0, ys.min() - _REFINE_MARGIN), ys.max() + 1 + _REFINE_MARGIN),
                slice(max(0, xs.min() - _REFINE_MARGIN), xs.max() + 1 + _REFINE_MARGIN))
-        out[win] = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area) > 0
+        out[win] = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area,
+                               nearest_only=REFINE_NEAREST_ONLY) > 0
     return cp, out
 
 
@@ -515,7 +523,9 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     if REFINE:
         t = time.perf_counter()
         mask = refine_mask(gray, prob, threshold, band=band_for_scale(scale), min_area_px=min_area,
-                           stop_at_border=REFINE_STOP_AT_BORDER and card.kind == "unet")
+                           nearest_only=REFINE_NEAREST_ONLY and card.kind == "unet",
+                           stop_at_border=REFINE_STOP_AT_BORDER and card.kind == "unet",
+                           max_solidity_drop=REFINE_MAX_SOLIDITY_DROP if card.kind == "unet" else None)
         timings["refine"] = time.perf_counter() - t
     if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
         t = time.perf_counter()

@@ -26,7 +26,12 @@ most ``REPEATS`` more times: a grey body the model marks only at its darker midd
 rim step by step. With ``stop_at_border``, a repeated pass that would carry an outline to the
 image border it did not touch is refused: a dark vignetted corner or the edge of a well beside
 a spheroid runs off the image (the engine asks for it with a network's map, whose outline of a
-body cut by the border reaches the border; the classical map's often stops short of it). Objects with too little contrast between the two rings
+body cut by the border reaches the border; the classical map's often stops short of it). With
+``max_solidity_drop``, so is a repeated pass that would leave the object less solid by more
+than that: a leak along a dark tail, a vignetted edge or into a halo, not the body's rim. With
+``nearest_only``, an object re-decides only pixels nearer to it than to any other object (of
+``min_area_px`` or more): refined first because it is larger, a dark spheroid would otherwise
+take the unmarked rim of a grey one it touches. Objects with too little contrast between the two rings
 (as when the outer ring still lies inside the body), or too small to have an interior ring,
 keep their coarse outline.
 """
@@ -37,6 +42,7 @@ import cv2
 import numpy as np
 
 from ml.metrics import border_edges
+from ml.postprocess import mask_solidity
 
 __all__ = ["refine_mask", "band_for_scale"]
 
@@ -58,7 +64,8 @@ def band_for_scale(scale: float) -> int:
 
 def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: int, min_area_px: int = 0,
                 sigma: float | None = None, min_contrast: float = 0.08,
-                edge_levels: tuple[float, ...] = EDGE_LEVELS, stop_at_border: bool = False) -> np.ndarray:
+                edge_levels: tuple[float, ...] = EDGE_LEVELS, nearest_only: bool = False,
+                stop_at_border: bool = False, max_solidity_drop: float | None = None) -> np.ndarray:
     """Coarse ``prob >= threshold`` -> refined uint8 mask (same shape) whose outlines follow the image.
 
     ``gray``: normalised grey image (float32 HxW in [0, 1]) at the same size as ``prob``.
@@ -69,23 +76,29 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: i
         return fg
     sigma = float(np.clip(band / 4.0, 1.0, 4.0)) if sigma is None else sigma
     gs = cv2.GaussianBlur(gray.astype(np.float32, copy=False), (0, 0), sigma)
-    out, grown = _refine_pass(gs, fg, None, band, min_area_px, min_contrast, edge_levels)
+    out, grown = _refine_pass(gs, fg, None, band, min_area_px, min_contrast, edge_levels, nearest_only)
     for _ in range(REPEATS):
         if not grown.any():
             break
-        out, grown = _refine_pass(gs, out, grown, band, min_area_px, min_contrast, edge_levels, stop_at_border)
+        out, grown = _refine_pass(gs, out, grown, band, min_area_px, min_contrast, edge_levels, nearest_only,
+                                  stop_at_border, max_solidity_drop)
     return out
 
 
-def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_levels, stop_at_border=False):
+def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_levels, nearest_only=False,
+                 stop_at_border=False, max_solidity_drop=None):
     """One pass over the objects of ``fg`` (those touching ``only`` when given): the refined mask
-    and where the objects that grew by ``REPEAT_GROWTH`` or more now lie. With ``stop_at_border``
-    an object keeps its outline where the new one would reach the image border and it did not."""
+    and where the objects that grew by ``REPEAT_GROWTH`` or more now lie. With ``nearest_only`` an
+    object re-decides only pixels nearer to it than to any other object. An object keeps its
+    outline where the new one would reach the image border and it did not (``stop_at_border``),
+    or would be less solid by more than ``max_solidity_drop``."""
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     H, W = fg.shape
     out = fg.copy()
     grown = np.zeros_like(fg, dtype=bool)
     todo = range(1, n) if only is None else np.setdiff1d(np.unique(lab[only]), [0])
+    objects = stats[:, 4] >= max(1, min_area_px)  # specks below the minimum area claim no room
+    objects[0] = False
     # largest objects first: they have the most reliable interior/background estimates
     for i in sorted(todo, key=lambda j: -int(stats[j, 4])):
         x, y, w, h, area = (int(v) for v in stats[i])
@@ -113,10 +126,16 @@ def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_level
             continue
         core = din > band
         in_band = (din > 0) | (dout <= reach)
+        if nearest_only:
+            theirs = objects[lab[y0:y1, x0:x1]] & (comp == 0)
+            if theirs.any():
+                in_band &= dout < cv2.distanceTransform((~theirs).astype(np.uint8), cv2.DIST_L2, 5)
         new = _edge_outline(g, gi, go, core, in_band, r_open, min_area_px, edge_levels)
         holes = _enclosed(new) & (comp > 0)
         new[holes] = 1
         if stop_at_border and _on_image_border(new, x0, y0, W, H) and not _on_image_border(comp, x0, y0, W, H):
+            continue
+        if max_solidity_drop is not None and mask_solidity(new) < mask_solidity(comp) - max_solidity_drop:
             continue
         if others.any():
             new[cv2.dilate(others, _K3) > 0] = 0  # never merge with a neighbour

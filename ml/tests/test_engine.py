@@ -337,3 +337,29 @@ def test_min_contrast_drops_objects_too_pale_for_a_spheroid(pair, monkeypatch):
     off = engine.segment(pair)
     assert "contrast" not in off.timings and [p["exterior"] for p in off.polygons] == [
         p["exterior"] for p in kept.polygons]
+
+
+def test_a_network_object_keeps_to_its_side_of_a_grey_neighbour(monkeypatch):
+    """The engine refines a network's objects with ``nearest_only`` (``REFINE_NEAREST_ONLY``): a
+    dark spheroid touching a grey one marked only at its middle leaves the grey one its own rim,
+    so both are measured at their size; without it the dark one takes a crescent of the grey one."""
+    from ml.tests.test_refine import _dark_body_beside_a_grey_one
+
+    gray, prob, _, _ = _dark_body_beside_a_grey_one()
+
+    def network(card, gray, threshold, min_area_px, timings):
+        timings["inference_scale"] = 0.32
+        return prob, np.zeros_like(prob)
+
+    monkeypatch.setattr(engine, "_unet_prob", network)
+    monkeypatch.setattr(engine, "RESCUE_MIN_AREA_FACTOR", 0)
+    image = np.round(gray * 255).clip(0, 255).astype(np.uint8)
+
+    def diameters():
+        polys = sorted(engine.segment(image).polygons, key=lambda p: p["metrics"]["centroid_x"])
+        return [p["metrics"]["equivalent_diameter_px"] for p in polys]
+
+    dark, grey = diameters()
+    assert abs(dark - 160) < 6 and abs(grey - 100) < 8, (dark, grey)
+    monkeypatch.setattr(engine, "REFINE_NEAREST_ONLY", False)
+    assert diameters()[-1] < 90

@@ -175,3 +175,52 @@ def test_a_repeated_pass_stops_short_of_a_dark_corner_at_the_border():
     assert not _on_border(refined) and _iou(refined, true) > 0.9
     leaked = refine_mask(gray, prob, 0.5, band=9)
     assert _on_border(leaked) and _iou(leaked, true) < 0.8
+
+
+def _dark_body_beside_a_grey_one():
+    """A dark spheroid touching a grey one (darker at its middle, 0.3 -> 0.5), the grey one marked
+    by the model only at its middle (30 of 50 px): between them the grey body is darker than the
+    half-way level of the dark one's refinement."""
+    shape = (300, 400)
+    dark, grey = _disc(shape, 130, 150, 80), _disc(shape, 260, 150, 50)  # touching at x = 210
+    yy, xx = np.mgrid[:300, :400]
+    gray = np.where(dark > 0, 0.15, np.where(grey > 0, 0.3 + 0.2 * np.hypot(xx - 260.0, yy - 150.0) / 50, 0.85))
+    gray = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 2.0)
+    gray += np.random.default_rng(0).normal(0, 0.01, shape).astype(np.float32)
+    prob = np.maximum(_coarse(shape, 130, 150, 72), _coarse(shape, 265, 150, 30))
+    return gray, prob, dark, grey
+
+
+def _pieces_at(mask, *points):
+    _, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    return [lab == lab[y, x] for x, y in points]
+
+
+def test_an_object_grows_only_where_it_is_nearer_than_any_other():
+    """Refined first (it is larger), the dark body would take the grey one's unmarked rim on its
+    side; with ``nearest_only`` an object re-decides only pixels nearer to it than to any other
+    object, so each keeps its own body."""
+    gray, prob, dark, grey = _dark_body_beside_a_grey_one()
+    big, small = _pieces_at(refine_mask(gray, prob, 0.5, band=6, nearest_only=True), (130, 150), (265, 150))
+    assert (big & (grey > 0)).sum() < 0.05 * grey.sum()
+    assert _iou(big, dark) > 0.95 and _iou(small, grey) > 0.9
+    big, small = _pieces_at(refine_mask(gray, prob, 0.5, band=6), (130, 150), (265, 150))
+    assert (big & (grey > 0)).sum() > 0.15 * grey.sum() and _iou(small, grey) < 0.8
+
+
+def test_a_repeated_pass_that_would_run_out_along_a_dark_tail_is_refused():
+    """A grey body marked at its middle grows to its rim step by step; beyond the rim a dark tail
+    (a strand of debris, a vignetted edge) runs off it. A repeated pass that would follow the tail,
+    leaving the object less solid by more than ``max_solidity_drop``, is refused."""
+    shape = (400, 400)
+    yy, xx = np.mgrid[:400, :400]
+    r = np.hypot(xx - 200.0, yy - 200.0)
+    tail = (np.abs(np.degrees(np.arctan2(yy - 200.0, xx - 200.0))) < 8) & (r > 100)
+    gray = np.where(r <= 120, 0.2 + 0.4 * r / 120, np.where(tail, 0.35, 0.9)).astype(np.float32)
+    gray = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    gray += np.random.default_rng(1).normal(0, 0.01, shape).astype(np.float32)
+    prob, true = _coarse(shape, 200, 200, 60), _disc(shape, 200, 200, 120)
+    kept = refine_mask(gray, prob, 0.5, band=9, max_solidity_drop=0.06)
+    assert _iou(kept, true) > 0.9 and not (kept[:, 340:] > 0).any()
+    leaked = refine_mask(gray, prob, 0.5, band=9)
+    assert (leaked[:, 340:] > 0).any()
