@@ -53,6 +53,12 @@ _K5 = np.ones((5, 5), np.uint8)
 # (normalised grey) is not reported: a spheroid is a dense body that absorbs light; a pale disc,
 # a vesicle or an out-of-focus blob is barely darker than its surroundings (None: off)
 MIN_CONTRAST: float | None = 0.15
+# an object under the card's confidence floor is still reported from this confidence when it is
+# compact and round (solidity, circularity at least COMPACT_MIN_SOLIDITY / _CIRCULARITY) and off
+# the image border: a grey spheroid the network marks weakly but outlines whole (None: off)
+COMPACT_MIN_CONFIDENCE: float | None = 0.55
+COMPACT_MIN_SOLIDITY = 0.9
+COMPACT_MIN_CIRCULARITY = 0.7
 CONTRAST_RING = 0.25  # the ring around an object reaches this x its equivalent radius out (at least 4 px)
 CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: loose cells in it are darker
 # the classical objects a network missed are added (``_rescue_missed``) from this x the minimum area
@@ -540,16 +546,19 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact, mask=mask)
     del mask
-    if card.min_confidence is not None:  # the floor moves with the threshold
+    floor = None
+    if card.min_confidence is not None:  # the floors move with the threshold
         floor = card.min_confidence + (threshold - 0.5)
-        polys = [p for p in polys if p["confidence"] >= floor]
+        lowest = floor if COMPACT_MIN_CONFIDENCE is None else min(floor, COMPACT_MIN_CONFIDENCE + (threshold - 0.5))
+        polys = [p for p in polys if p["confidence"] >= lowest]
     timings["instances"] = time.perf_counter() - t
     t = time.perf_counter()
     for p in polys:
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
     keep = [not (card.border_min_solidity is not None
                  and _irregular_at_border(p["metrics"], card.border_min_solidity, w, h))
-            and not outside_a_round_edge(p["exterior"], w, h) for p in polys]
+            and not outside_a_round_edge(p["exterior"], w, h)
+            and (floor is None or p["confidence"] >= floor or compact_inside(p["metrics"], w, h)) for p in polys]
     timings["metrics"] = time.perf_counter() - t
     # ml.complete tests the pixel solidity, never below the outline's own (measured 0.002-0.07
     # above it): objects this solid are no candidates, and without candidates nothing is rasterised
@@ -665,6 +674,15 @@ def _irregular_at_border(metrics: dict, min_solidity: float, width: int, height:
     a spheroid cut by the border keeps a convex outline (and its size is not measurable anyway)."""
     solidity = metrics.get("solidity")
     return solidity is not None and solidity < min_solidity and touches_border(metrics.get("bbox"), width, height)
+
+
+def compact_inside(metrics: dict, width: int, height: int) -> bool:
+    """An object off the image border whose outline is compact and round
+    (``COMPACT_MIN_SOLIDITY``, ``COMPACT_MIN_CIRCULARITY``): the shape of a spheroid, not of a
+    clump of loose cells or a vignetted corner."""
+    return ((metrics.get("solidity") or 0.0) >= COMPACT_MIN_SOLIDITY
+            and (metrics.get("circularity") or 0.0) >= COMPACT_MIN_CIRCULARITY
+            and not touches_border(metrics.get("bbox"), width, height))
 
 
 # --------------------------------------------------------------------------- fine-tuning

@@ -231,8 +231,9 @@ def floor_pairs(n: int, seed: int, size: int = 1000):
 def _object_table(model_name: str, pairs) -> list[dict]:
     """Per image, the served model's objects: whether each is true (matches a reference object
     at IoU >= 0.5; such matches are one-to-one, so dropping an object changes TP/FP/FN exactly),
-    its confidence and solidity, whether it touches the border; and the number of references."""
-    from ml.engine import segment
+    its confidence and solidity, whether it touches the border, whether the engine would keep it
+    under a confidence floor (compact and round); and the number of references."""
+    from ml.engine import COMPACT_MIN_CONFIDENCE, compact_inside, segment
     from ml.evaluate import iou_matrix
     from ml.geometry import rasterize
     from ml.metrics import touches_border
@@ -248,6 +249,9 @@ def _object_table(model_name: str, pairs) -> list[dict]:
             "confidence": np.array([p["confidence"] for p in res.polygons], np.float64),
             "solidity": np.array([m.get("solidity") or 1.0 for m in metrics], np.float64),
             "border": np.array([touches_border(m.get("bbox"), res.width, res.height) for m in metrics], bool),
+            # kept under the confidence floor (ml.engine.COMPACT_MIN_CONFIDENCE)
+            "compact": np.array([COMPACT_MIN_CONFIDENCE is not None and p["confidence"] >= COMPACT_MIN_CONFIDENCE
+                                 and compact_inside(p["metrics"], res.width, res.height) for p in res.polygons], bool),
             "refs": int(lab.max()),
         })
     return rows
@@ -255,6 +259,8 @@ def _object_table(model_name: str, pairs) -> list[dict]:
 
 def _dropped(row: dict, key: str, floor: float, border_only: bool) -> np.ndarray:
     below = row[key] < floor
+    if key == "confidence":  # the engine keeps compact round objects under the confidence floor
+        below &= ~row["compact"]
     return below & row["border"] if border_only else below
 
 
@@ -314,7 +320,7 @@ def _above(rows: list[dict], min_confidence: float) -> list[dict]:
     """The object table as the model serves it with ``min_confidence`` (a floor only filters)."""
     out = []
     for r in rows:
-        keep = r["confidence"] >= min_confidence
+        keep = ~_dropped(r, "confidence", min_confidence, False)
         out.append({k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in r.items()})
     return out
 

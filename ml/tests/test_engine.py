@@ -166,6 +166,7 @@ def test_min_confidence_floor_follows_threshold(pair, monkeypatch):
     confs = sorted(p["confidence"] for p in base)
     between = 0.5 * (confs[0] + confs[1])
     monkeypatch.setitem(cards, "classical", dataclasses.replace(cards["classical"], min_confidence=between))
+    monkeypatch.setattr(engine, "COMPACT_MIN_CONFIDENCE", None)  # both objects are compact and round
     kept = engine.segment(pair, model="classical").polygons
     assert [p["confidence"] for p in kept] == [confs[1]]
     # a lower threshold lowers the floor by as much: the weaker object comes back
@@ -363,3 +364,40 @@ def test_a_network_object_keeps_to_its_side_of_a_grey_neighbour(monkeypatch):
     assert abs(dark - 160) < 6 and abs(grey - 100) < 8, (dark, grey)
     monkeypatch.setattr(engine, "REFINE_NEAREST_ONLY", False)
     assert diameters()[-1] < 90
+
+
+def test_a_weakly_marked_object_under_the_floor_is_kept_only_when_compact_round_and_inside(monkeypatch):
+    """Under the card's confidence floor (0.72) an object is still reported from
+    ``COMPACT_MIN_CONFIDENCE`` when it is compact, round and off the border (a grey spheroid the
+    network marks weakly), not when it is ragged (a clump of loose cells) or cut by the border."""
+    import cv2
+
+    size = 600
+    img = np.full((size, size), 210, np.uint8)
+    cv2.circle(img, (150, 150), 60, 60, -1)  # round, inside
+    cv2.circle(img, (size - 30, 400), 60, 60, -1)  # round, cut by the border
+    a = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    r = np.where(np.arange(24) % 2 == 0, 75, 35)  # ragged (solidity about 0.7)
+    cv2.fillPoly(img, [np.stack([200 + r * np.cos(a), 420 + r * np.sin(a)], 1).astype(np.int32)], 60)
+    net = np.where(img < 128, 0.62, 0.0).astype(np.float32)  # marked, but under the floor
+
+    def network(card, gray, threshold, min_area_px, timings):
+        timings["inference_scale"] = 0.8
+        return net, np.zeros_like(net)
+
+    monkeypatch.setattr(engine, "_unet_prob", network)
+    monkeypatch.setattr(engine, "RESCUE_MIN_AREA_FACTOR", 0)
+    assert engine.get_model_card("spheroseg-unet").min_confidence > 0.62
+    polys = engine.segment(img).polygons
+    assert len(polys) == 1
+    m = polys[0]["metrics"]
+    assert abs(m["centroid_x"] - 150) < 3 and abs(m["centroid_y"] - 150) < 3 and abs(polys[0]["confidence"] - 0.62) < 0.01
+    monkeypatch.setattr(engine, "COMPACT_MIN_CONFIDENCE", None)
+    assert engine.segment(img).polygons == []
+    monkeypatch.setattr(engine, "COMPACT_MIN_CONFIDENCE", 0.65)  # above this object's confidence
+    assert engine.segment(img).polygons == []
+    from dataclasses import replace
+
+    cards = engine._read_cards()
+    monkeypatch.setitem(cards, "spheroseg-unet", replace(cards["spheroseg-unet"], min_confidence=0.6))
+    assert len(engine.segment(img).polygons) == 3  # all three are objects above a lower floor

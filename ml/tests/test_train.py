@@ -105,7 +105,7 @@ def test_a_floor_applied_to_the_object_table_is_the_floor_applied_by_the_engine(
     assert 0 < sum(len(r["confidence"]) for r in served) < len(confidences)
     for a, b in zip(served, filtered, strict=True):
         assert a["refs"] == b["refs"]
-        for key in ("true", "confidence", "solidity", "border"):
+        for key in ("true", "confidence", "solidity", "border", "compact"):
             assert np.array_equal(a[key], b[key])
 
 
