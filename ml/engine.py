@@ -41,13 +41,13 @@ REFINE = True  # full-resolution boundary refinement (ml.refine) for every model
 # a network's outline that a repeated refinement pass would carry to the image border keeps the
 # outline it had (a dark vignetted corner or a well's edge beside a spheroid, not its rim)
 REFINE_STOP_AT_BORDER = True
+# ... and one that would leave it less solid by more than this keeps it too (a leak along a dark
+# tail, a vignetted edge or a halo, not the body's rim; None: off)
+REFINE_MAX_SOLIDITY_DROP: float | None = 0.06
 # a network object's refinement re-decides only pixels nearer to it than to any other object:
 # a dark spheroid does not take the unmarked rim of a grey one it touches (the classical baseline,
 # whose map marks many small pieces, keeps the plain refinement)
 REFINE_NEAREST_ONLY = True
-# ... and one that would leave it less solid by more than this keeps it too (a leak along a dark
-# tail, a vignetted edge or a halo, not the body's rim; None: off)
-REFINE_MAX_SOLIDITY_DROP: float | None = 0.06
 _K5 = np.ones((5, 5), np.uint8)
 # a network object whose mean grey lies less than this below the background around it
 # (normalised grey) is not reported: a spheroid is a dense body that absorbs light; a pale disc,
@@ -558,7 +558,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     keep = [not (card.border_min_solidity is not None
                  and _irregular_at_border(p["metrics"], card.border_min_solidity, w, h))
             and not outside_a_round_edge(p["exterior"], w, h)
-            and (floor is None or p["confidence"] >= floor or compact_inside(p["metrics"], w, h)) for p in polys]
+            and (floor is None or p["confidence"] >= floor or kept_under_floor(p, w, h, threshold)) for p in polys]
     timings["metrics"] = time.perf_counter() - t
     # ml.complete tests the pixel solidity, never below the outline's own (measured 0.002-0.07
     # above it): objects this solid are no candidates, and without candidates nothing is rasterised
@@ -676,13 +676,18 @@ def _irregular_at_border(metrics: dict, min_solidity: float, width: int, height:
     return solidity is not None and solidity < min_solidity and touches_border(metrics.get("bbox"), width, height)
 
 
-def compact_inside(metrics: dict, width: int, height: int) -> bool:
-    """An object off the image border whose outline is compact and round
-    (``COMPACT_MIN_SOLIDITY``, ``COMPACT_MIN_CIRCULARITY``): the shape of a spheroid, not of a
-    clump of loose cells or a vignetted corner."""
-    return ((metrics.get("solidity") or 0.0) >= COMPACT_MIN_SOLIDITY
-            and (metrics.get("circularity") or 0.0) >= COMPACT_MIN_CIRCULARITY
-            and not touches_border(metrics.get("bbox"), width, height))
+def kept_under_floor(poly: dict, width: int, height: int, threshold: float = 0.5) -> bool:
+    """Whether a measured object under the card's confidence floor is reported all the same: its
+    confidence at least ``COMPACT_MIN_CONFIDENCE`` (shifted by ``threshold - 0.5``, as the floor
+    is), off the image border, its outline compact and round (``COMPACT_MIN_SOLIDITY``,
+    ``COMPACT_MIN_CIRCULARITY``): the shape of a spheroid, not of a clump of loose cells or a
+    vignetted corner."""
+    m = poly["metrics"]
+    return (COMPACT_MIN_CONFIDENCE is not None
+            and poly["confidence"] >= COMPACT_MIN_CONFIDENCE + (threshold - 0.5)
+            and (m.get("solidity") or 0.0) >= COMPACT_MIN_SOLIDITY
+            and (m.get("circularity") or 0.0) >= COMPACT_MIN_CIRCULARITY
+            and not touches_border(m.get("bbox"), width, height))
 
 
 # --------------------------------------------------------------------------- fine-tuning

@@ -233,7 +233,7 @@ def _object_table(model_name: str, pairs) -> list[dict]:
     at IoU >= 0.5; such matches are one-to-one, so dropping an object changes TP/FP/FN exactly),
     its confidence and solidity, whether it touches the border, whether the engine would keep it
     under a confidence floor (compact and round); and the number of references."""
-    from ml.engine import COMPACT_MIN_CONFIDENCE, compact_inside, segment
+    from ml.engine import kept_under_floor, segment
     from ml.evaluate import iou_matrix
     from ml.geometry import rasterize
     from ml.metrics import touches_border
@@ -249,9 +249,7 @@ def _object_table(model_name: str, pairs) -> list[dict]:
             "confidence": np.array([p["confidence"] for p in res.polygons], np.float64),
             "solidity": np.array([m.get("solidity") or 1.0 for m in metrics], np.float64),
             "border": np.array([touches_border(m.get("bbox"), res.width, res.height) for m in metrics], bool),
-            # kept under the confidence floor (ml.engine.COMPACT_MIN_CONFIDENCE)
-            "compact": np.array([COMPACT_MIN_CONFIDENCE is not None and p["confidence"] >= COMPACT_MIN_CONFIDENCE
-                                 and compact_inside(p["metrics"], res.width, res.height) for p in res.polygons], bool),
+            "compact": np.array([kept_under_floor(p, res.width, res.height) for p in res.polygons], bool),
             "refs": int(lab.max()),
         })
     return rows
