@@ -70,6 +70,9 @@ RESCUE_MIN_MARKED = 0.5  # refinement may move a rescued object's edge, not make
 # background and loose cells: darkness below this is not taken, whatever Otsu finds there
 RESCUE_MIN_DARKNESS = 0.25
 RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 turns it off)
+# ... and from this x the minimum area when compact and round as COMPACT_MIN_SOLIDITY and
+# COMPACT_MIN_CIRCULARITY ask (a small grey spheroid, often beside a dark one; 0 turns it off)
+RESCUE_GREY_SMALL_FACTOR = 2.0
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
@@ -394,7 +397,9 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
         return prob, fg
     cp, picked = _refined(gray, cp, picked, threshold, min_area)
     solid, lab = _model_objects(fg, min_area, RESCUE_MIN_SOLIDITY, labels=True)
-    picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY), cp >= threshold)
+    small = ((RESCUE_GREY_SMALL_FACTOR * min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)
+             if RESCUE_GREY_SMALL_FACTOR else None)
+    picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small), cp >= threshold)
     if not picked.any():
         return prob, fg
     overlapped = np.zeros(lab.max() + 1, bool)
@@ -459,18 +464,29 @@ def _solid_enough(lab: np.ndarray, stats: np.ndarray, keep: np.ndarray, min_soli
     return keep
 
 
-def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0) -> np.ndarray:
+def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0,
+              small: tuple[float, float, float] | None = None) -> np.ndarray:
     """The connected pieces of ``candidates`` of at least ``min_area`` px and ``min_solidity``,
-    off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``."""
+    off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``; with
+    ``small`` = (area, solidity, circularity), smaller pieces from that area too when at least
+    that solid and their outline that round."""
     n, lab, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
     h, w = candidates.shape
     x, y, bw, bh, area = stats.T
     overlap = np.bincount(lab[taken], minlength=n)
-    keep = (area >= min_area) & (overlap <= RESCUE_MAX_OVERLAP * area)
-    keep &= (border_edges(x, y, w, h) | border_edges(x + bw - 1, y + bh - 1, w, h)) == 0
-    keep[0] = False
+    clear = overlap <= RESCUE_MAX_OVERLAP * area
+    clear &= (border_edges(x, y, w, h) | border_edges(x + bw - 1, y + bh - 1, w, h)) == 0
+    clear[0] = False
+    keep = clear & (area >= min_area)
     if min_solidity > 0:
         keep = _solid_enough(lab, stats, keep, min_solidity)
+    if small is not None:
+        small_area, small_solidity, small_circularity = small
+        round_ = _solid_enough(lab, stats, clear & (area >= small_area) & (area < min_area), small_solidity)
+        for i in np.flatnonzero(round_):
+            res = outlines(lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i)
+            round_[i] = res is not None and (measure(*res).get("circularity") or 0.0) >= small_circularity
+        keep |= round_
     return keep[lab]
 
 

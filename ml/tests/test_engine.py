@@ -292,6 +292,37 @@ def test_a_grey_spheroid_beside_a_dark_one_is_rescued_whole_and_a_halo_ring_is_n
     assert len(engine.segment(img).polygons) == 2  # the first rescue alone: the star stays, under the floor
 
 
+def test_a_small_grey_spheroid_is_rescued_only_when_compact_and_round(monkeypatch):
+    """Under the second rescue's size (8 x the minimum area), a grey body is still taken from
+    2 x the minimum area when its outline is as compact and round as the compact rule asks (a
+    small grey spheroid beside a dark one); a grey streak of the same size is not."""
+    import cv2
+
+    size = 600  # minimum area 216 px: the small path takes 432-1,728 px, the first rescue 1,080 px
+    img = np.full((size, size), 210, np.uint8)
+    cv2.circle(img, (200, 300), 90, 35, -1)  # dark spheroid, found by the network
+    cv2.circle(img, (312, 300), 17, 140, -1)  # small grey spheroid 5 px from it: 908 px
+    cv2.ellipse(img, (450, 150), (40, 7), 30, 0, 360, 140, -1)  # grey streak: 880 px, circularity ~0.35
+    yy, xx = np.mgrid[:size, :size]
+    net = (np.hypot(xx - 200, yy - 300) < 88).astype(np.float32)
+
+    def network(card, gray, threshold, min_area_px, timings):
+        timings["inference_scale"] = 0.8
+        return net, np.zeros_like(net)
+
+    monkeypatch.setattr(engine, "_unet_prob", network)
+    polys = engine.segment(img).polygons
+    found = sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["centroid_y"])) for p in polys)
+    assert len(found) == 2 and np.allclose(found, [(200, 300), (312, 300)], atol=3), found
+    grey = max(polys, key=lambda p: p["metrics"]["centroid_x"])
+    assert abs(grey["metrics"]["equivalent_diameter_px"] - 34) < 4
+    monkeypatch.setattr(engine, "COMPACT_MIN_CIRCULARITY", 0.3)  # the streak is compact too
+    assert len(engine.segment(img).polygons) == 3
+    monkeypatch.setattr(engine, "COMPACT_MIN_CIRCULARITY", 0.7)
+    monkeypatch.setattr(engine, "RESCUE_GREY_SMALL_FACTOR", 0)
+    assert len(engine.segment(img).polygons) == 1
+
+
 def _discs_and_outlines(discs):
     import cv2
 
