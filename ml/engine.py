@@ -229,31 +229,14 @@ def _load_unet(card: ModelCard):
             return _models[card.name]
         import torch
 
-        from ml.model import ResUNet
-
         if not _threads_set:
             n = os.environ.get("ML_NUM_THREADS")
             if n:
                 torch.set_num_threads(max(1, int(n)))
             _threads_set = True
-        if not card.weights:
-            raise ModelLoadError(f"Model {card.name!r} has no weights file in its card.")
-        path = (Path(card.weights_dir) if card.weights_dir else WEIGHTS_DIR) / card.weights
-        if not path.is_file():
-            raise ModelLoadError(f"Weights file {path} for model {card.name!r} is missing.")
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if card.sha256 and digest != card.sha256:
-            raise ModelLoadError(
-                f"Weights file {path.name} does not match its model card (sha256 {digest[:12]}..., "
-                f"expected {card.sha256[:12]}...): refusing to load it.")
-        import io
-
-        sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        model = ResUNet(card.channels) if card.channels else ResUNet()
-        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
+        model = _unet_from_card(card).fuse_for_inference()
         dev = _device()
-        model = model.eval().to(dev)
+        model = model.to(dev)
         if dev.type == "cpu":
             model = model.to(memory_format=torch.channels_last)
         _models[card.name] = model
@@ -261,6 +244,32 @@ def _load_unet(card: ModelCard):
 
 
 # --------------------------------------------------------------------------- inference
+
+
+def _unet_from_card(card: ModelCard):
+    """A fresh ``ResUNet`` (eval mode, CPU, float32) with the card's weights, refused when the
+    file's SHA-256 does not match the card."""
+    import io
+
+    import torch
+
+    from ml.model import ResUNet
+
+    if not card.weights:
+        raise ModelLoadError(f"Model {card.name!r} has no weights file in its card.")
+    path = (Path(card.weights_dir) if card.weights_dir else WEIGHTS_DIR) / card.weights
+    if not path.is_file():
+        raise ModelLoadError(f"Weights file {path} for model {card.name!r} is missing.")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if card.sha256 and digest != card.sha256:
+        raise ModelLoadError(
+            f"Weights file {path.name} does not match its model card (sha256 {digest[:12]}..., "
+            f"expected {card.sha256[:12]}...): refusing to load it.")
+    sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    model = ResUNet(card.channels) if card.channels else ResUNet()
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()})
+    return model.eval()
 
 
 def _pad16(a: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -435,10 +444,16 @@ def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: fl
 
 def _mostly(pieces: np.ndarray, marked: np.ndarray, share: float = RESCUE_MIN_MARKED) -> np.ndarray:
     """The connected pieces of ``pieces`` with at least ``share`` of their area ``marked``."""
-    n, lab = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
-    keep = np.bincount(lab[marked], minlength=n) >= share * np.bincount(lab.ravel(), minlength=n)
+    pieces = pieces.astype(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(pieces)  # the work stays inside the pieces' bounding box
+    out = np.zeros(pieces.shape, bool)
+    if bw == 0:
+        return out
+    n, lab = cv2.connectedComponents(pieces[y:y + bh, x:x + bw], connectivity=8)
+    keep = np.bincount(lab[marked[y:y + bh, x:x + bw]], minlength=n) >= share * np.bincount(lab.ravel(), minlength=n)
     keep[0] = False
-    return keep[lab]
+    out[y:y + bh, x:x + bw] = keep[lab]
+    return out
 
 
 def _model_objects(fg: np.ndarray, min_area: float, min_solidity: float = 0.0, labels: bool = False):
@@ -470,12 +485,17 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
     off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``; with
     ``small`` = (area, solidity, circularity), smaller pieces from that area too when at least
     that solid and their outline that round."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
+    candidates = candidates.astype(np.uint8)
     h, w = candidates.shape
+    ox, oy, cw, ch = cv2.boundingRect(candidates)  # the work stays inside the candidates' bounding box
+    out = np.zeros((h, w), bool)
+    if cw == 0:
+        return out
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(candidates[oy:oy + ch, ox:ox + cw], connectivity=8)
     x, y, bw, bh, area = stats.T
-    overlap = np.bincount(lab[taken], minlength=n)
+    overlap = np.bincount(lab[taken[oy:oy + ch, ox:ox + cw]], minlength=n)
     clear = overlap <= RESCUE_MAX_OVERLAP * area
-    clear &= (border_edges(x, y, w, h) | border_edges(x + bw - 1, y + bh - 1, w, h)) == 0
+    clear &= (border_edges(x + ox, y + oy, w, h) | border_edges(x + ox + bw - 1, y + oy + bh - 1, w, h)) == 0
     clear[0] = False
     keep = clear & (area >= min_area)
     if min_solidity > 0:
@@ -487,7 +507,8 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
             res = outlines(lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i)
             round_[i] = res is not None and (measure(*res).get("circularity") or 0.0) >= small_circularity
         keep |= round_
-    return keep[lab]
+    out[oy:oy + ch, ox:ox + cw] = keep[lab]
+    return out
 
 
 def default_min_area(height: int, width: int) -> int:
@@ -718,7 +739,6 @@ def fine_tune(pairs: Iterable, *, base_model: str = DEFAULT_MODEL, out_dir: str 
     outlines). One epoch = as many augmented crops as there are pairs (at least 8 steps).
     Returns the new card (name ``<base>-ft``); copy the two files into ``ml/weights`` to serve it.
     """
-    import copy
 
     import torch
 
@@ -732,7 +752,7 @@ def fine_tune(pairs: Iterable, *, base_model: str = DEFAULT_MODEL, out_dir: str 
         raise ValueError("fine_tune needs at least one (image, label mask) pair")
     torch.manual_seed(seed)
     X, Y = _train.pairs_to_pool(pairs, card.working_size or 320)
-    model = copy.deepcopy(_load_unet(card)).to("cpu").to(memory_format=torch.contiguous_format)
+    model = _unet_from_card(card)  # trainable: not the fused inference copy _load_unet keeps
     steps = max(8, epochs * max(1, len(pairs) // batch))
     t, _ = _train.train_loop(model, X, Y, steps=steps, lr=lr, batch=batch, seed=seed, log=log)
     model.eval()
