@@ -71,7 +71,9 @@ def make_pool(n: int, seed: int, size: int = WORK_SIZE, workers: int = 2):
 
 
 def pairs_to_pool(pairs, size: int = WORK_SIZE):
-    """Real image/label-mask pairs -> pool at the working resolution (for fine-tuning)."""
+    """Real image/label-mask pairs -> pool of ``size`` x ``size`` squares (for fine-tuning), at
+    the scale the engine serves them: the short side at ``size`` (at most 2 x enlarged), a wide
+    image cut into overlapping squares along its long side, a small one reflect-padded."""
     from ml.io import normalize
     from ml.synth import contact_band
 
@@ -80,20 +82,30 @@ def pairs_to_pool(pairs, size: int = WORK_SIZE):
         g = normalize(image)
         labels = np.asarray(labels)
         h, w = g.shape
-        s = size / max(h, w)
+        s = min(2.0, size / min(h, w))
         nh, nw = max(16, round(h * s)), max(16, round(w * s))
-        g = cv2.resize(g, (nw, nh), interpolation=cv2.INTER_AREA)
+        g = cv2.resize(g, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
         lab = cv2.resize(labels.astype(np.float32), (nw, nh), interpolation=cv2.INTER_NEAREST).astype(np.uint16)
-        c = contact_band(lab)
-        x = np.zeros((size, size), np.uint8)
-        y = np.zeros((size, size), np.uint8)
-        x[:nh, :nw] = (g * 255).round().astype(np.uint8)
-        y[:nh, :nw] = (lab > 0).astype(np.uint8) | (c << 1)
-        if nh < size or nw < size:  # reflect-pad the image (labels stay background)
-            x = cv2.copyMakeBorder(x[:nh, :nw], 0, size - nh, 0, size - nw, cv2.BORDER_REFLECT)
-        xs.append(x)
-        ys.append(y)
+        g8 = (g * 255).round().astype(np.uint8)
+        y_all = (lab > 0).astype(np.uint8) | (contact_band(lab) << 1)
+        for y0 in _square_starts(nh, size):
+            for x0 in _square_starts(nw, size):
+                x = g8[y0:y0 + size, x0:x0 + size]
+                y = np.zeros((size, size), np.uint8)
+                y[:x.shape[0], :x.shape[1]] = y_all[y0:y0 + size, x0:x0 + size]
+                if x.shape != (size, size):  # reflect-pad the image (labels stay background)
+                    x = cv2.copyMakeBorder(x, 0, size - x.shape[0], 0, size - x.shape[1], cv2.BORDER_REFLECT)
+                xs.append(x)
+                ys.append(y)
     return np.stack(xs), np.stack(ys)
+
+
+def _square_starts(n: int, size: int) -> list[int]:
+    """Offsets of the fewest ``size`` windows that cover ``n`` pixels, evenly overlapping."""
+    if n <= size:
+        return [0]
+    k = -(-n // size)
+    return [round(i * (n - size) / (k - 1)) for i in range(k)]
 
 
 GAMMA = (0.7, 1.4)  # tone-curve augmentation: x ** uniform(lo, hi)

@@ -118,3 +118,33 @@ def test_gamma_range_is_two_ordered_positive_powers():
             train.gamma_range(bad)
     with pytest.raises(SystemExit):  # refused before any image is generated
         train.main(["--gamma", "1.4", "--out", "/nonexistent/never-written"])
+
+
+def test_fine_tuning_pool_keeps_the_served_scale_and_covers_a_wide_image():
+    from ml.train import pairs_to_pool
+
+    img = np.full((300, 600), 200, np.uint8)
+    lab = np.zeros((300, 600), np.uint16)
+    img[100:200, 450:550] = 40
+    lab[100:200, 450:550] = 1
+    X, Y = pairs_to_pool([(img, lab)], size=150)
+    assert X.shape == Y.shape == (2, 150, 150)  # short side at 150 px: 150 x 300, two squares
+    assert (Y[1] & 1).sum() == 50 * 50 and (Y[0] & 1).sum() == 0  # the object at half size, in the second
+    X, Y = pairs_to_pool([(img[:60, :60], lab[:60, :60])], size=150)
+    assert X.shape == (1, 150, 150) and not (Y & 1).any()  # enlarged 2 x at most, padded
+
+
+def test_fine_tune_writes_a_card_the_engine_serves(tmp_path, monkeypatch):
+    from ml.holdout import generate
+
+    monkeypatch.setattr(engine, "_cards", None)  # this process's registry as shipped, afterwards too
+    monkeypatch.setattr(engine, "_models", {})
+
+    pairs = [generate(seed, (256, 320)) for seed in (11, 12)]
+    card = engine.fine_tune(pairs, out_dir=tmp_path, epochs=1, batch=2, log=lambda _m: None)
+    assert card.name == "spheroseg-unet-ft" and (tmp_path / card.weights).is_file()
+    served = engine.use_card(tmp_path / "spheroseg-unet-ft.json")
+    assert served.sha256 == card.sha256
+    res = engine.segment(pairs[0][0], model=card.name)
+    assert res.model_name == card.name and res.width == 320
+    assert (tmp_path / "spheroseg-unet-ft.json").read_text().count('"base_model"') == 1
