@@ -220,6 +220,16 @@ def test_the_dark_outside_of_the_well_is_not_reported():
         assert abs(polys[0]["metrics"]["centroid_x"] - 150) < 5 and abs(polys[0]["metrics"]["centroid_y"] - 150) < 5
 
 
+def _network_returns(monkeypatch, prob, scale=0.8):
+    """Stand in for the network: ``prob`` as its body map (no contact band), run at ``scale``."""
+
+    def network(card, gray, threshold, min_area_px, timings):
+        timings["inference_scale"] = scale
+        return prob, np.zeros_like(prob)
+
+    monkeypatch.setattr(engine, "_unet_prob", network)
+
+
 def test_spheroids_the_network_misses_are_taken_from_the_classical_baseline(monkeypatch):
     """A compact dark body the network does not mark is added, refined, with the classical
     confidence; a ragged clump, a body cut by the border and one under 5 x the minimum area are
@@ -238,11 +248,7 @@ def test_spheroids_the_network_misses_are_taken_from_the_classical_baseline(monk
     yy, xx = np.mgrid[:size, :size]
     own = (np.hypot(xx - 450, yy - 150) < 58).astype(np.float32)
 
-    def network(card, gray, threshold, min_area_px, timings):
-        timings["inference_scale"] = 0.8
-        return own, np.zeros_like(own)
-
-    monkeypatch.setattr(engine, "_unet_prob", network)
+    _network_returns(monkeypatch, own)
     polys = engine.segment(img).polygons
     found = sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["centroid_y"])) for p in polys)
     assert len(found) == 2 and np.allclose(found, [(150, 150), (450, 150)], atol=2)
@@ -275,11 +281,7 @@ def test_a_grey_spheroid_beside_a_dark_one_is_rescued_whole_and_a_halo_ring_is_n
     cv2.fillPoly(ragged, [np.stack([335 + r * np.cos(a), 300 + r * np.sin(a)], 1).astype(np.int32)], 1)
     net = np.maximum(net, 0.6 * ragged)
 
-    def network(card, gray, threshold, min_area_px, timings):
-        timings["inference_scale"] = 0.8
-        return net, np.zeros_like(net)
-
-    monkeypatch.setattr(engine, "_unet_prob", network)
+    _network_returns(monkeypatch, net)
     monkeypatch.setattr(engine, "REFINE", False)
     polys = engine.segment(img).polygons
     found = sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["centroid_y"])) for p in polys)
@@ -306,11 +308,7 @@ def test_a_small_grey_spheroid_is_rescued_only_when_compact_and_round(monkeypatc
     yy, xx = np.mgrid[:size, :size]
     net = (np.hypot(xx - 200, yy - 300) < 88).astype(np.float32)
 
-    def network(card, gray, threshold, min_area_px, timings):
-        timings["inference_scale"] = 0.8
-        return net, np.zeros_like(net)
-
-    monkeypatch.setattr(engine, "_unet_prob", network)
+    _network_returns(monkeypatch, net)
     polys = engine.segment(img).polygons
     found = sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["centroid_y"])) for p in polys)
     assert len(found) == 2 and np.allclose(found, [(200, 300), (312, 300)], atol=3), found
@@ -379,11 +377,7 @@ def test_a_network_object_keeps_to_its_side_of_a_grey_neighbour(monkeypatch):
 
     gray, prob, _, _ = _dark_body_beside_a_grey_one()
 
-    def network(card, gray, threshold, min_area_px, timings):
-        timings["inference_scale"] = 0.32
-        return prob, np.zeros_like(prob)
-
-    monkeypatch.setattr(engine, "_unet_prob", network)
+    _network_returns(monkeypatch, prob, scale=0.32)
     monkeypatch.setattr(engine, "RESCUE_MIN_AREA_FACTOR", 0)
     image = np.round(gray * 255).clip(0, 255).astype(np.uint8)
 
@@ -412,11 +406,7 @@ def test_a_weakly_marked_object_under_the_floor_is_kept_only_when_compact_round_
     cv2.fillPoly(img, [np.stack([200 + r * np.cos(a), 420 + r * np.sin(a)], 1).astype(np.int32)], 60)
     net = np.where(img < 128, 0.62, 0.0).astype(np.float32)  # marked, but under the floor
 
-    def network(card, gray, threshold, min_area_px, timings):
-        timings["inference_scale"] = 0.8
-        return net, np.zeros_like(net)
-
-    monkeypatch.setattr(engine, "_unet_prob", network)
+    _network_returns(monkeypatch, net)
     monkeypatch.setattr(engine, "RESCUE_MIN_AREA_FACTOR", 0)
     assert engine.get_model_card("spheroseg-unet").min_confidence > 0.62
     polys = engine.segment(img).polygons
