@@ -76,6 +76,13 @@ RESCUE_GREY_SMALL_FACTOR = 2.0
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
+# an object whose outline runs along the image border for less than this x its equivalent
+# diameter only grazes the border (a chord that short cuts off about 1 % of a disc's radius):
+# the border floor does not treat it as cut by the border, when its outline is round enough
+# (circularity at least BORDER_GRAZE_MIN_CIRCULARITY; clumps of loose cells that reach into the
+# image there are ragged). A spheroid that leaked to the border by a few pixels is reported.
+BORDER_GRAZE = 0.15
+BORDER_GRAZE_MIN_CIRCULARITY = 0.5
 
 
 class Cancelled(Exception):
@@ -592,8 +599,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     for p in polys:
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
-    keep = [not (card.border_min_solidity is not None
-                 and _irregular_at_border(p["metrics"], card.border_min_solidity, w, h))
+    keep = [not (card.border_min_solidity is not None and _irregular_at_border(p, card.border_min_solidity, w, h))
             and not outside_a_round_edge(p["exterior"], w, h)
             and (floor is None or p["confidence"] >= floor or kept_under_floor(p, w, h, threshold)) for p in polys]
     timings["metrics"] = time.perf_counter() - t
@@ -670,8 +676,7 @@ def outside_a_round_edge(exterior, width: int, height: int) -> bool:
     chord: a quarter disc by 36 % of its area, a cap of one centred outside the corner by 20 %."""
     pts = np.asarray(exterior, np.float32).reshape(-1, 2)
     n = len(pts)
-    edges = border_edges(pts[:, 0], pts[:, 1], width, height)  # the image edges each vertex lies on
-    along = (edges & np.roll(edges, -1)) != 0  # segment i -> i + 1 runs along an image edge
+    edges, along = _along_border(pts, width, height)
     if n < 3 or along.all() or not along.any():
         return False
     # the longest run of segments off the border, walking the ring from a segment along it
@@ -705,12 +710,34 @@ def outside_a_round_edge(exterior, width: int, height: int) -> bool:
     return float(beyond.mean()) < OUTSIDE_EDGE_MAX_BEYOND
 
 
-def _irregular_at_border(metrics: dict, min_solidity: float, width: int, height: int) -> bool:
+def _along_border(pts: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """For a closed outline (N x 2): the image edges each vertex lies on (``border_edges``) and
+    whether segment i -> i + 1 runs along an image edge."""
+    edges = border_edges(pts[:, 0], pts[:, 1], width, height)
+    return edges, (edges & np.roll(edges, -1)) != 0
+
+
+def cut_by_border(poly: dict, width: int, height: int) -> bool:
+    """Whether a measured object is cut by the image border: it reaches the border and does not
+    merely graze it (its outline along the border at least ``BORDER_GRAZE`` x its equivalent
+    diameter, or an outline less round than ``BORDER_GRAZE_MIN_CIRCULARITY``)."""
+    m = poly["metrics"]
+    if not touches_border(m.get("bbox"), width, height):
+        return False
+    if (m.get("circularity") or 0.0) < BORDER_GRAZE_MIN_CIRCULARITY:
+        return True
+    pts = np.asarray(poly["exterior"], np.float64).reshape(-1, 2)
+    _, along = _along_border(pts, width, height)
+    run = float(np.hypot(*(np.roll(pts, -1, 0) - pts)[along].T).sum())
+    return run >= BORDER_GRAZE * (m.get("equivalent_diameter_px") or 0.0)
+
+
+def _irregular_at_border(poly: dict, min_solidity: float, width: int, height: int) -> bool:
     """An object cut by the image border whose outline is irregular (solidity below the card's
     floor): on the synthetic validation images mostly dark vignetted corners and cell clumps;
     a spheroid cut by the border keeps a convex outline (and its size is not measurable anyway)."""
-    solidity = metrics.get("solidity")
-    return solidity is not None and solidity < min_solidity and touches_border(metrics.get("bbox"), width, height)
+    solidity = poly["metrics"].get("solidity")
+    return solidity is not None and solidity < min_solidity and cut_by_border(poly, width, height)
 
 
 def kept_under_floor(poly: dict, width: int, height: int, threshold: float = 0.5) -> bool:

@@ -243,12 +243,11 @@ def floor_pairs(n: int, seed: int, size: int = 1000):
 def _object_table(model_name: str, pairs) -> list[dict]:
     """Per image, the served model's objects: whether each is true (matches a reference object
     at IoU >= 0.5; such matches are one-to-one, so dropping an object changes TP/FP/FN exactly),
-    its confidence and solidity, whether it touches the border, whether the engine would keep it
+    its confidence and solidity, whether it is cut by the border, whether the engine would keep it
     under a confidence floor (compact and round); and the number of references."""
-    from ml.engine import kept_under_floor, segment
+    from ml.engine import cut_by_border, kept_under_floor, segment
     from ml.evaluate import iou_matrix
     from ml.geometry import rasterize
-    from ml.metrics import touches_border
 
     rows = []
     for img, lab in pairs:
@@ -260,7 +259,7 @@ def _object_table(model_name: str, pairs) -> list[dict]:
             "true": iou.max(0) >= 0.5 if iou.size else np.zeros(len(metrics), bool),
             "confidence": np.array([p["confidence"] for p in res.polygons], np.float64),
             "solidity": np.array([m.get("solidity") or 1.0 for m in metrics], np.float64),
-            "border": np.array([touches_border(m.get("bbox"), res.width, res.height) for m in metrics], bool),
+            "border": np.array([cut_by_border(p, res.width, res.height) for p in res.polygons], bool),
             "compact": np.array([kept_under_floor(p, res.width, res.height) for p in res.polygons], bool),
             "refs": int(lab.max()),
         })
@@ -310,7 +309,7 @@ def choose_floor(model_name: str, pairs, rows: list[dict] | None = None) -> dict
 
 
 def choose_border_floor(model_name: str, pairs, rows: list[dict] | None = None) -> dict:
-    """Solidity floor for objects touching the image border (``postprocess.border_min_solidity``)
+    """Solidity floor for objects cut by the image border (``postprocess.border_min_solidity``)
     that maximises mean AP50 on ``pairs`` (or ``rows``), for ``model_name`` served with its
     confidence floor and without a border floor; 0 (no floor) unless a floor in 0.70-0.95 does
     better, ties to the lowest. Returns the floor and the counts behind it (of border objects)."""
@@ -357,8 +356,9 @@ def calibrate(card_path: Path, seed: int, images: int, log=print) -> tuple[dict,
                      f"min_confidence + (threshold - 0.5)",
         "border_min_solidity": bf["border_min_solidity"] or None,
         "border_chosen_on": f"{images_text}, as for min_confidence), with min_confidence applied: the solidity "
-                            f"floor in 0.70-0.95 for objects touching the image border maximising mean AP50 "
-                            f"({bf['ap50_without']} without -> {bf['ap50_with']}): {bf['true_below']} of "
+                            f"floor in 0.70-0.95 for objects cut by the image border (ml.engine.cut_by_border) "
+                            f"maximising mean AP50 ({bf['ap50_without']} without -> {bf['ap50_with']}): "
+                            f"{bf['true_below']} of "
                             f"{bf['border_true']} true and {bf['false_below']} of {bf['border_false']} false "
                             f"border objects fall below it",
     }

@@ -140,7 +140,42 @@ def test_border_floor_drops_only_irregular_objects_cut_by_the_border(monkeypatch
         (True, False), (False, True)}
     shipped = json.loads((engine.WEIGHTS_DIR / "spheroseg-unet.json").read_text())["postprocess"]
     assert cards[engine.DEFAULT_MODEL].border_min_solidity == shipped["border_min_solidity"]  # as ml.train chose
-    assert "touching the image border" in shipped["border_chosen_on"]
+    assert "image border" in shipped["border_chosen_on"]  # chosen as cut by (1.4.0: touching) it
+
+
+def test_an_object_that_grazes_the_border_is_not_cut_by_it():
+    """The border floor's objects are those cut by the border: an outline along it for at least
+    ``BORDER_GRAZE`` x the equivalent diameter, or a ragged one that reaches it at all. A round
+    body that leaked to the border over a few pixels is not among them."""
+    import cv2
+
+    from ml.metrics import measure
+
+    size = 400
+    yy, xx = np.mgrid[:size, :size]
+
+    def poly(mask):
+        ext = _exterior(mask)
+        return {"exterior": ext, "metrics": measure(ext, [])}
+
+    disc = np.hypot(xx - 80, yy - 200) < 60
+    leaked = disc | ((np.abs(yy - 200) <= 6) & (xx < 30))  # a 13 px stub to the left edge
+    wide_leak = disc | ((np.abs(yy - 200) <= 15) & (xx < 30))  # 31 px along the edge: 0.26 x 120 px
+    half = np.hypot(xx - 10, yy - 200) < 60  # cut by the left edge
+    star = np.zeros((size, size), np.uint8)
+    a = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    r = np.where(np.arange(12) % 2 == 0, 70, 25)
+    cv2.fillPoly(star, [np.stack([90 + r * np.cos(a), 200 + r * np.sin(a)], 1).astype(np.int32)], 1)
+    ragged = star.astype(bool) | ((np.abs(yy - 200) <= 6) & (xx < 30))  # the same stub, ragged body
+    assert engine.BORDER_GRAZE * 120 > 13 and engine.BORDER_GRAZE * 120 < 31
+    assert not engine.cut_by_border(poly(disc), size, size)  # off the border
+    assert not engine.cut_by_border(poly(leaked), size, size)
+    assert poly(ragged)["metrics"]["circularity"] < engine.BORDER_GRAZE_MIN_CIRCULARITY
+    for cut in (wide_leak, half, ragged):
+        assert engine.cut_by_border(poly(cut), size, size)
+    # the border floor (here above every solidity) drops only the objects cut by the border
+    assert not engine._irregular_at_border(poly(leaked), 1.0, size, size)
+    assert engine._irregular_at_border(poly(wide_leak), 1.0, size, size)
 
 
 def test_touches_border_reads_the_measured_bbox():
@@ -392,7 +427,7 @@ def test_a_network_object_keeps_to_its_side_of_a_grey_neighbour(monkeypatch):
 
 
 def test_a_weakly_marked_object_under_the_floor_is_kept_only_when_compact_round_and_inside(monkeypatch):
-    """Under the card's confidence floor (0.72) an object is still reported from
+    """Under the card's confidence floor (above 0.62) an object is still reported from
     ``COMPACT_MIN_CONFIDENCE`` when it is compact, round and off the border (a grey spheroid the
     network marks weakly), not when it is ragged (a clump of loose cells) or cut by the border."""
     import cv2

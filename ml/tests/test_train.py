@@ -31,7 +31,7 @@ def test_train_writes_full_card_and_use_card_serves_it(tmp_path, fresh_registry)
 
     border = card["postprocess"]["border_min_solidity"]
     assert border is None or border in [float(f) for f in train.BORDER_FLOOR_CANDIDATES]
-    assert "touching the image border" in card["postprocess"]["border_chosen_on"]
+    assert "cut by the image border" in card["postprocess"]["border_chosen_on"]
 
     served = engine.use_card(tmp_path / "spheroseg-unet.json")
     assert served.version == "0.0.1-test" and served.min_confidence == floor
