@@ -73,6 +73,14 @@ RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 t
 # ... and from this x the minimum area when compact and round as COMPACT_MIN_SOLIDITY and
 # COMPACT_MIN_CIRCULARITY ask (a small grey spheroid, often beside a dark one; 0 turns it off)
 RESCUE_GREY_SMALL_FACTOR = 2.0
+# a solid network object that is only the marked part of a grey body (at most this share of the
+# second rescue's piece around it, and darker than the rest of the piece by at most
+# PARTLY_MARKED_MAX_DARKER of the normalised grey) does not keep the second rescue away: a
+# rescued body that covers it replaces it (0 turns it off)
+PARTLY_MARKED_MAX_SHARE = 0.8
+PARTLY_MARKED_MAX_DARKER = 0.2
+PARTLY_MARKED_MIN_GREY = 0.3  # ... and is itself grey (mean normalised grey), not a dark spheroid
+PARTLY_MARKED_MIN_COVER = 0.9  # ... and only by a rescued body that covers this share of it
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
@@ -402,20 +410,34 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     h, w = fg.shape
     sh, sw = _classical.work_shape(h, w)
     s = sh / h
-    fg_s = cv2.resize(fg, (sw, sh), interpolation=cv2.INTER_NEAREST) if (sh, sw) != (h, w) else fg
-    solid_s = _model_objects(fg_s, min_area * s * s, RESCUE_MIN_SOLIDITY)
-    cp = _classical.classical_prob(gray, at_work_size=True, exclude=_model_objects(fg_s, min_area * s * s),
+
+    def at_work_size(m):
+        return cv2.resize(m, (sw, sh), interpolation=cv2.INTER_NEAREST) if (sh, sw) != (h, w) else m
+
+    cp = _classical.classical_prob(gray, at_work_size=True, exclude=_model_objects(at_work_size(fg), min_area * s * s),
                                    min_threshold=RESCUE_MIN_DARKNESS)
+    blocking, partly = fg, None  # the model's objects that a candidate must stay clear of (the solid ones)
+    if PARTLY_MARKED_MAX_SHARE:
+        marked = cp >= threshold
+        if (sh, sw) != (h, w):
+            marked = cv2.resize(marked.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        partly = _partly_marked(gray, fg, marked, min_area)
+        if partly.any():
+            blocking = (fg & ~partly).astype(np.uint8)
+    solid_s = _model_objects(at_work_size(blocking), min_area * s * s, RESCUE_MIN_SOLIDITY)
     # a rescued object must be mostly (RESCUE_MIN_MARKED) its seed: smaller seeds cannot make it
     seed_area = max(min_area, 0.9 * RESCUE_MIN_MARKED * rescue_area) * s * s
     picked = _clear_of((cp >= threshold) & ~solid_s, solid_s, seed_area)
     if not picked.any():
         return prob, fg
     cp, picked = _refined(gray, cp, picked, threshold, min_area)
-    solid, lab = _model_objects(fg, min_area, RESCUE_MIN_SOLIDITY, labels=True)
+    solid = _model_objects(blocking, min_area, RESCUE_MIN_SOLIDITY)
+    lab = cv2.connectedComponents(fg, connectivity=8)[1]
     small = ((RESCUE_GREY_SMALL_FACTOR * min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)
              if RESCUE_GREY_SMALL_FACTOR else None)
     picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small), cp >= threshold)
+    if partly is not None and partly.any() and picked.any():
+        picked = _covering(picked, partly, lab)
     if not picked.any():
         return prob, fg
     overlapped = np.zeros(lab.max() + 1, bool)
@@ -424,6 +446,57 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     replaced = overlapped[lab] & ~picked  # ragged model objects under a rescued one: it takes their place
     prob = np.where(picked, np.maximum(cp, prob), np.where(replaced, np.minimum(prob, 0.5 * threshold), prob))
     return prob.astype(np.float32), ((fg & ~replaced) | picked).astype(np.uint8)
+
+
+def _partly_marked(gray: np.ndarray, fg: np.ndarray, marked: np.ndarray, min_area: float) -> np.ndarray:
+    """Where the solid model objects are that are only the marked part of a grey body (the
+    network marks its darker middle or one side): each lies (90 %) inside one connected piece of
+    the second rescue's map ``marked``, is at most ``PARTLY_MARKED_MAX_SHARE`` of that piece
+    less the other solid objects, is grey itself (``PARTLY_MARKED_MIN_GREY``) and darker than the
+    rest of the piece by at most ``PARTLY_MARKED_MAX_DARKER`` of the normalised grey (a dark
+    spheroid in a halo of loose cells is far darker than the halo)."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    keep = stats[:, 4] >= min_area
+    keep[0] = False
+    keep = _solid_enough(lab, stats, keep, RESCUE_MIN_SOLIDITY)
+    out = np.zeros(fg.shape, bool)
+    if not keep.any():
+        return out
+    nc, clab, cstats, _ = cv2.connectedComponentsWithStats(marked.astype(np.uint8), connectivity=8)
+    for i in np.flatnonzero(keep):
+        x, y, bw, bh, area = stats[i]
+        mine = lab[y:y + bh, x:x + bw] == i
+        inside = np.bincount(clab[y:y + bh, x:x + bw][mine], minlength=nc)
+        inside[0] = 0
+        c = int(inside.argmax())
+        if inside[c] < 0.9 * area:
+            continue
+        cx, cy, cw, ch, _ = cstats[c]
+        win = (slice(cy, cy + ch), slice(cx, cx + cw))
+        rest = (clab[win] == c) & ~keep[lab[win]]  # the piece less every solid object, this one too
+        if not rest.any() or area > PARTLY_MARKED_MAX_SHARE * (area + rest.sum()):
+            continue
+        grey = float(gray[y:y + bh, x:x + bw][mine].mean())
+        if grey >= PARTLY_MARKED_MIN_GREY and float(gray[win][rest].mean()) - grey <= PARTLY_MARKED_MAX_DARKER:
+            out[y:y + bh, x:x + bw] |= mine
+    return out
+
+
+def _covering(pieces: np.ndarray, parts: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """The connected pieces of ``pieces`` less those that overlap an object of ``parts`` (objects
+    labelled in ``lab``) without covering ``PARTLY_MARKED_MIN_COVER`` of it: a rescued body grows
+    a partly marked object, it does not cut it down."""
+    n, plab = cv2.connectedComponents(pieces.astype(np.uint8), connectivity=8)
+    drop = np.zeros(n, bool)
+    for j in np.unique(lab[parts]):
+        if j == 0:
+            continue
+        obj = lab == j
+        under = plab[obj]
+        if np.count_nonzero(under) < PARTLY_MARKED_MIN_COVER * under.size:
+            drop[np.unique(under)] = True
+    drop[0] = True
+    return ~drop[plab] & (plab > 0)
 
 
 def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: float,

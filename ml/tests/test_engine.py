@@ -329,6 +329,56 @@ def test_a_grey_spheroid_beside_a_dark_one_is_rescued_whole_and_a_halo_ring_is_n
     assert len(engine.segment(img).polygons) == 2  # the first rescue alone: the star stays, under the floor
 
 
+def test_a_grey_body_marked_only_at_its_middle_is_rescued_whole_but_a_spheroid_in_a_halo_is_kept(monkeypatch):
+    """A solid network object that is only the darker middle of a grey body does not keep the
+    second rescue away: the whole body replaces it. A dark spheroid in a halo of loose cells is
+    no grey body's part (dark itself, and far darker than the halo), so it keeps its outline and
+    the halo is not reported."""
+    import cv2
+
+    size = 600
+    img = np.full((size, size), 210, np.uint8)
+    cv2.circle(img, (330, 300), 70, 150, -1)  # grey spheroid
+    cv2.circle(img, (330, 300), 28, 125, -1)  # its darker middle, all the network marks of it
+    cv2.circle(img, (170, 300), 95, 35, -1)  # dark spheroid touching it, found by the network
+    cv2.circle(img, (470, 120), 75, 150, -1)  # a halo of loose cells ...
+    cv2.circle(img, (470, 120), 45, 35, -1)  # ... around a dark spheroid the network finds
+    yy, xx = np.mgrid[:size, :size]
+    net = ((np.hypot(xx - 170, yy - 300) < 93) | (np.hypot(xx - 470, yy - 120) < 43)
+           | (np.hypot(xx - 330, yy - 300) < 26)).astype(np.float32)
+
+    def diameters():
+        polys = engine.segment(img).polygons
+        return {(round(p["metrics"]["centroid_x"], -1), round(p["metrics"]["centroid_y"], -1)):
+                round(p["metrics"]["equivalent_diameter_px"]) for p in polys}
+
+    _network_returns(monkeypatch, net)
+    monkeypatch.setattr(engine, "REFINE", False)
+    found = diameters()
+    assert sorted(found) == [(170, 300), (330, 300), (470, 120)], found
+    assert abs(found[(330, 300)] - 140) < 8  # the whole grey body, not its middle
+    assert abs(found[(470, 120)] - 90) < 8  # the spheroid, not its halo
+    monkeypatch.setattr(engine, "PARTLY_MARKED_MAX_DARKER", 1.0)
+    assert abs(diameters()[(470, 120)] - 90) < 8  # a dark spheroid is no grey body's part either
+    monkeypatch.setattr(engine, "PARTLY_MARKED_MIN_GREY", 0.0)  # without both guards the halo takes it
+    assert abs(diameters()[(470, 120)] - 150) < 10
+    monkeypatch.setattr(engine, "PARTLY_MARKED_MAX_SHARE", 0)  # off: the middle keeps the rescue away
+    assert (330, 300) not in diameters()  # (and is too pale against the body to be reported itself)
+
+
+def test_a_rescued_body_replaces_a_partly_marked_object_only_when_it_covers_it():
+    import cv2
+
+    size = 300
+    yy, xx = np.mgrid[:size, :size]
+    part = (np.hypot(xx - 80, yy - 150) < 30) | (np.hypot(xx - 220, yy - 150) < 30)
+    lab = cv2.connectedComponents(part.astype(np.uint8))[1]
+    grows = np.hypot(xx - 80, yy - 150) < 50  # covers the left object
+    cuts = np.hypot(xx - 250, yy - 150) < 40  # covers 0.62 of the right object
+    kept = engine._covering(grows | cuts, part, lab)
+    assert (kept == grows).all()
+
+
 def test_a_small_grey_spheroid_is_rescued_only_when_compact_and_round(monkeypatch):
     """Under the second rescue's size (8 x the minimum area), a grey body is still taken from
     2 x the minimum area when its outline is as compact and round as the compact rule asks (a
