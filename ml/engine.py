@@ -74,7 +74,7 @@ RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 t
 # COMPACT_MIN_CIRCULARITY ask (a small grey spheroid, often beside a dark one; 0 turns it off)
 RESCUE_GREY_SMALL_FACTOR = 2.0
 # a solid network object that is only the marked part of a grey body (at most this share of the
-# second rescue's piece around it, and darker than the rest of the piece by at most
+# second rescue's piece around it, grey itself and darker than the rest of the piece by at most
 # PARTLY_MARKED_MAX_DARKER of the normalised grey) does not keep the second rescue away: a
 # rescued body that covers it replaces it (0 turns it off)
 PARTLY_MARKED_MAX_SHARE = 0.8
@@ -404,9 +404,10 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     the classical threshold is taken only outside the objects found so far (a dark spheroid
     sets the baseline's own threshold above a grey body's darkness), at ``RESCUE_MIN_DARKNESS``
     at least. Candidates of at least ``rescue_area`` px and ``RESCUE_MIN_SOLIDITY`` (holes count),
-    off the border, clear of the solid objects found so far and mostly marked by the map they
-    were refined from are added; each replaces the ragged objects it overlaps, its probability
-    the classical one."""
+    off the border, clear of the solid objects found so far (less those that only mark part of
+    a grey body, ``_partly_marked``) and mostly marked by the map they were refined from are
+    added; each replaces the ragged objects it overlaps and the partly marking ones it covers
+    (``_covering``), its probability the classical one."""
     h, w = fg.shape
     sh, sw = _classical.work_shape(h, w)
     s = sh / h
