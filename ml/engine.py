@@ -432,8 +432,9 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     if not picked.any():
         return prob, fg
     cp, picked = _refined(gray, cp, picked, threshold, min_area)
-    solid = _model_objects(blocking, min_area, RESCUE_MIN_SOLIDITY)
-    lab = cv2.connectedComponents(fg, connectivity=8)[1]
+    solid, lab = _model_objects(blocking, min_area, RESCUE_MIN_SOLIDITY, labels=True)
+    if blocking is not fg:  # the partly marking objects are labelled too: a rescued body may replace them
+        lab = cv2.connectedComponents(fg, connectivity=8)[1]
     small = ((RESCUE_GREY_SMALL_FACTOR * min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)
              if RESCUE_GREY_SMALL_FACTOR else None)
     picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small), cp >= threshold)
