@@ -457,10 +457,7 @@ def _partly_marked(gray: np.ndarray, fg: np.ndarray, marked: np.ndarray, min_are
     less the other solid objects, is grey itself (``PARTLY_MARKED_MIN_GREY``) and darker than the
     rest of the piece by at most ``PARTLY_MARKED_MAX_DARKER`` of the normalised grey (a dark
     spheroid in a halo of loose cells is far darker than the halo)."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    keep = stats[:, 4] >= min_area
-    keep[0] = False
-    keep = _solid_enough(lab, stats, keep, RESCUE_MIN_SOLIDITY)
+    lab, stats, keep = _object_pieces(fg, min_area, RESCUE_MIN_SOLIDITY)
     out = np.zeros(fg.shape, bool)
     if not keep.any():
         return out
@@ -542,13 +539,20 @@ def _model_objects(fg: np.ndarray, min_area: float, min_solidity: float = 0.0, l
     """Where the model's objects are (the pieces of ``fg`` of ``min_area`` px or more: specks
     below it are no object; with ``min_solidity``, only the compact ones), grown by 2 px; with
     ``labels``, also the labels of ``fg``'s pieces."""
+    lab, _, keep = _object_pieces(fg, min_area, min_solidity)
+    grown = cv2.dilate(keep[lab].astype(np.uint8), _K5) > 0
+    return (grown, lab) if labels else grown
+
+
+def _object_pieces(fg: np.ndarray, min_area: float, min_solidity: float = 0.0):
+    """The labelled pieces of ``fg`` (labels, stats) and which of them are objects: ``min_area``
+    px or more and, with ``min_solidity``, at least that solid."""
     _, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     keep = stats[:, 4] >= min_area
     keep[0] = False
     if min_solidity > 0:
         keep = _solid_enough(lab, stats, keep, min_solidity)
-    grown = cv2.dilate(keep[lab].astype(np.uint8), _K5) > 0
-    return (grown, lab) if labels else grown
+    return lab, stats, keep
 
 
 def _solid_enough(lab: np.ndarray, stats: np.ndarray, keep: np.ndarray, min_solidity: float) -> np.ndarray:
