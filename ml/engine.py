@@ -65,7 +65,7 @@ CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: l
 RESCUE_MIN_AREA_FACTOR = 5.0  # 0 turns the rescue off
 RESCUE_MAX_OVERLAP = 0.05  # a missed object may touch the model's objects by this share of its area
 RESCUE_MIN_SOLIDITY = 0.85  # and must be compact: a clump of loose cells is ragged
-RESCUE_MIN_MARKED = 0.5  # refinement may move a rescued object's edge, not make up most of it
+RESCUE_MIN_MARKED = 0.4  # refinement may move a rescued object's edge and reach its rim, not make up most of it
 # the classical threshold for the rescue is taken outside the model's objects, on what is mostly
 # background and loose cells: darkness below this is not taken, whatever Otsu finds there
 RESCUE_MIN_DARKNESS = 0.25
@@ -392,7 +392,7 @@ def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, 
     picked = _clear_of(cp >= threshold, _model_objects(fg_s, min_area * s * s), seed_area)
     if not picked.any():
         return prob, fg
-    cp, picked = _refined(gray, cp, picked, threshold, min_area)
+    cp, picked = _refined(gray, cp, picked, threshold, min_area, fg)
     taken = _model_objects(fg, min_area)
     picked = _clear_of(picked, taken, rescue_area, RESCUE_MIN_SOLIDITY) & ~taken
     return np.where(picked, np.maximum(cp, prob), prob), (fg | picked).astype(np.uint8)
@@ -431,7 +431,7 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     picked = _clear_of((cp >= threshold) & ~solid_s, solid_s, seed_area)
     if not picked.any():
         return prob, fg
-    cp, picked = _refined(gray, cp, picked, threshold, min_area)
+    cp, picked = _refined(gray, cp, picked, threshold, min_area, blocking)
     solid, lab = _model_objects(blocking, min_area, RESCUE_MIN_SOLIDITY, labels=True)
     if blocking is not fg:  # the partly marking objects are labelled too: a rescued body may replace them
         lab = cv2.connectedComponents(fg, connectivity=8)[1]
@@ -499,10 +499,12 @@ def _covering(pieces: np.ndarray, parts: np.ndarray, lab: np.ndarray) -> np.ndar
 
 
 def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: float,
-             min_area: int) -> tuple[np.ndarray, np.ndarray]:
+             min_area: int, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rescue candidates ``picked`` on the classical map ``cp`` at its working size -> their
     classical probability at full size and their outlines refined there (``ml.refine``, on a
-    window around them: refinement reaches no farther than ``_REFINE_MARGIN``)."""
+    window around them: refinement reaches no farther than ``_REFINE_MARGIN``). They never merge
+    with the objects ``found`` so far (full size; specks under ``min_area`` are none) but those
+    their seeds half cover (parts of a body, which a rescued object may replace)."""
     h, w = gray.shape
     s = cp.shape[0] / h
     cp = np.where(picked, cp, 0.0).astype(np.float32)
@@ -516,13 +518,17 @@ def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: fl
     if len(ys):
         win = (slice(max(0, ys.min() - _REFINE_MARGIN), ys.max() + 1 + _REFINE_MARGIN),
                slice(max(0, xs.min() - _REFINE_MARGIN), xs.max() + 1 + _REFINE_MARGIN))
+        lab, stats, clear = _object_pieces(found[win], min_area)
+        clear &= np.bincount(lab[seeds[win]], minlength=len(stats)) < 0.5 * stats[:, 4]
         out[win] = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area,
-                               nearest_only=REFINE_NEAREST_ONLY) > 0
+                               nearest_only=REFINE_NEAREST_ONLY, clear_of=clear[lab]) > 0
     return cp, out
 
 
-def _mostly(pieces: np.ndarray, marked: np.ndarray, share: float = RESCUE_MIN_MARKED) -> np.ndarray:
-    """The connected pieces of ``pieces`` with at least ``share`` of their area ``marked``."""
+def _mostly(pieces: np.ndarray, marked: np.ndarray, share: float | None = None) -> np.ndarray:
+    """The connected pieces of ``pieces`` with at least ``share`` (default ``RESCUE_MIN_MARKED``)
+    of their area ``marked``."""
+    share = RESCUE_MIN_MARKED if share is None else share
     pieces = pieces.astype(np.uint8)
     x, y, bw, bh = cv2.boundingRect(pieces)  # the work stays inside the pieces' bounding box
     out = np.zeros(pieces.shape, bool)

@@ -31,7 +31,9 @@ body cut by the border reaches the border; the classical map's often stops short
 than that: a leak along a dark tail, a vignetted edge or into a halo, not the body's rim. With
 ``nearest_only``, an object re-decides only pixels nearer to it than to any other object (of
 ``min_area_px`` or more): refined first because it is larger, a dark spheroid would otherwise
-take the unmarked rim of a grey one it touches. Objects with too little contrast between the two rings
+take the unmarked rim of a grey one it touches. With ``clear_of``, objects found otherwise (a
+rescued body refined alone beside a spheroid the model found) are neighbours too: never merged
+with. Objects with too little contrast between the two rings
 (as when the outer ring still lies inside the body), or too small to have an interior ring,
 keep their coarse outline.
 """
@@ -65,33 +67,40 @@ def band_for_scale(scale: float) -> int:
 def refine_mask(gray: np.ndarray, prob: np.ndarray, threshold: float, *, band: int, min_area_px: int = 0,
                 sigma: float | None = None, min_contrast: float = 0.08,
                 edge_levels: tuple[float, ...] = EDGE_LEVELS, nearest_only: bool = False,
-                stop_at_border: bool = False, max_solidity_drop: float | None = None) -> np.ndarray:
+                stop_at_border: bool = False, max_solidity_drop: float | None = None,
+                clear_of: np.ndarray | None = None) -> np.ndarray:
     """Coarse ``prob >= threshold`` -> refined uint8 mask (same shape) whose outlines follow the image.
 
     ``gray``: normalised grey image (float32 HxW in [0, 1]) at the same size as ``prob``.
     Objects below ``min_area_px`` are left as they are (refinement must not grow them past it).
+    ``clear_of``: objects found otherwise (a mask, not refined) that the refined ones never
+    merge with, as with each other; they stay in the background ring (a neighbour the model
+    marked may be a halo of loose cells, the local background of a body in it).
     """
     fg = (prob >= threshold).astype(np.uint8)
     if band < 1 or not fg.any():
         return fg
     sigma = float(np.clip(band / 4.0, 1.0, 4.0)) if sigma is None else sigma
     gs = cv2.GaussianBlur(gray.astype(np.float32, copy=False), (0, 0), sigma)
-    out, grown = _refine_pass(gs, fg, None, band, min_area_px, min_contrast, edge_levels, nearest_only)
+    clear_of = None if clear_of is None or not clear_of.any() else (clear_of > 0) & (fg == 0)
+    out, grown = _refine_pass(gs, fg, None, band, min_area_px, min_contrast, edge_levels, nearest_only,
+                              clear_of=clear_of)
     for _ in range(REPEATS):
         if not grown.any():
             break
         out, grown = _refine_pass(gs, out, grown, band, min_area_px, min_contrast, edge_levels, nearest_only,
-                                  stop_at_border, max_solidity_drop)
+                                  stop_at_border, max_solidity_drop, clear_of)
     return out
 
 
 def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_levels, nearest_only=False,
-                 stop_at_border=False, max_solidity_drop=None):
+                 stop_at_border=False, max_solidity_drop=None, clear_of=None):
     """One pass over the objects of ``fg`` (those touching ``only`` when given): the refined mask
     and where the objects that grew by ``REPEAT_GROWTH`` or more now lie. With ``nearest_only`` an
     object re-decides only pixels nearer to it than to any other object. An object keeps its
     outline where the new one would reach the image border and it did not (``stop_at_border``),
-    or would be less solid by more than ``max_solidity_drop``."""
+    or would be less solid by more than ``max_solidity_drop``, and never merges with
+    ``clear_of``."""
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     H, W = fg.shape
     out = fg.copy()
@@ -137,6 +146,8 @@ def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_level
             continue
         if max_solidity_drop is not None and mask_solidity(new) < mask_solidity(comp) - max_solidity_drop:
             continue
+        if clear_of is not None:
+            others |= clear_of[y0:y1, x0:x1]
         if others.any():
             new[cv2.dilate(others, _K3) > 0] = 0  # never merge with a neighbour
         sub = out[y0:y1, x0:x1]

@@ -224,3 +224,19 @@ def test_a_repeated_pass_that_would_run_out_along_a_dark_tail_is_refused():
     assert _iou(kept, true) > 0.9 and not (kept[:, 340:] > 0).any()
     leaked = refine_mask(gray, prob, 0.5, band=9)
     assert (leaked[:, 340:] > 0).any()
+
+
+def test_an_object_stays_clear_of_objects_found_otherwise():
+    """A rescued grey body is refined on its own (the dark spheroid it touches was found before,
+    by the model): without ``clear_of`` its outline runs into the dark spheroid; with it the grey
+    body keeps clear of it and reaches its rim."""
+    gray, _, dark, grey = _dark_body_beside_a_grey_one()
+    prob = _coarse(gray.shape, 265, 150, 30)
+    alone = refine_mask(gray, prob, 0.5, band=6, nearest_only=True)
+    assert (alone & (dark > 0)).sum() > 0.05 * dark.sum()
+    clear = refine_mask(gray, prob, 0.5, band=6, nearest_only=True, clear_of=dark)
+    assert not (clear & cv2.dilate(dark, np.ones((3, 3), np.uint8))).any()
+    assert _iou(clear, grey) > 0.9
+    nothing = np.zeros_like(dark)
+    assert np.array_equal(refine_mask(gray, prob, 0.5, band=6, clear_of=nothing),
+                          refine_mask(gray, prob, 0.5, band=6))
