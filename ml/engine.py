@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -61,6 +62,15 @@ COMPACT_MIN_SOLIDITY = 0.9
 COMPACT_MIN_CIRCULARITY = 0.7
 CONTRAST_RING = 0.25  # the ring around an object reaches this x its equivalent radius out (at least 4 px)
 CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: loose cells in it are darker
+# a ragged object (solidity under GRANULAR_MAX_SOLIDITY, the rescue's floor for compact),
+# granular at the scale of one cell (``_fine_texture`` inside it over its contrast above
+# MAX_GRANULARITY) and at least GRANULAR_MIN_RING_SHARE x as granular as the free ring around it
+# is not reported: a clump of loose cells shows its cells and the light between them like the
+# loose cells around it, only denser; a spheroid's packed cells are one dense body, smoother
+# than a halo of loose cells around it (None: off)
+MAX_GRANULARITY: float | None = 0.11
+GRANULAR_MAX_SOLIDITY = 0.85
+GRANULAR_MIN_RING_SHARE = 0.55
 # the classical objects a network missed are added (``_rescue_missed``) from this x the minimum area
 RESCUE_MIN_AREA_FACTOR = 5.0  # 0 turns the rescue off
 RESCUE_MAX_OVERLAP = 0.05  # a missed object may touch the model's objects by this share of its area
@@ -698,10 +708,12 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
             polys[k] = {**polys[k], "exterior": ext, "holes": holes,
                         "metrics": measure(ext, holes, pixel_size_um=pixel_size_um)}
         timings["complete"] = time.perf_counter() - t
-    if MIN_CONTRAST is not None and card.kind == "unet" and any(keep):
+    if (MIN_CONTRAST is not None or MAX_GRANULARITY is not None) and card.kind == "unet" and any(keep):
         t = time.perf_counter()
-        for k, contrast in _object_contrast(gray, polys, keep).items():
-            keep[k] = contrast >= MIN_CONTRAST
+        granular = [MAX_GRANULARITY is not None and (p["metrics"].get("solidity") or 0.0) < GRANULAR_MAX_SOLIDITY
+                    for p in polys]
+        for k, look in _object_looks(gray, polys, keep, granular).items():
+            keep[k] = (MIN_CONTRAST is None or look.contrast >= MIN_CONTRAST) and not _a_clump_of_cells(look)
         timings["contrast"] = time.perf_counter() - t
     del gray
     polys = [p for p, kept in zip(polys, keep, strict=True) if kept]
@@ -711,11 +723,41 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
                               polygons=polys, timings={k: round(v, 5) for k, v in timings.items()})
 
 
-def _object_contrast(gray: np.ndarray, polys: list[dict], which: list[bool]) -> dict[int, float]:
-    """``{index: contrast}`` of the objects ``which`` marks, in normalised grey: the background
-    level of the free ring around the object (out to ``CONTRAST_RING`` x its equivalent radius,
-    at least 4 px; other objects left out; its ``CONTRAST_BACKGROUND`` percentile of the
-    smoothed grey, since loose cells in it are darker) minus the object's own mean."""
+class ObjectLook(NamedTuple):
+    """How an object stands out: ``contrast`` (background around it minus its mean, normalised
+    grey), ``granularity`` (its fine texture over that contrast) and ``ring_granularity`` (the
+    same of the free ring around it); the two are None when not measured."""
+
+    contrast: float
+    granularity: float | None = None
+    ring_granularity: float | None = None
+
+
+def _fine_texture(g: np.ndarray, g1: np.ndarray, region: np.ndarray) -> float:
+    """Mean |grey smoothed 1 px - grey smoothed 4 px| over ``region``, the 4 px smoothing taken
+    within the region only (normalised convolution), so that an edge beside it does not count."""
+    m = region.astype(np.float32)
+    local = cv2.GaussianBlur(g * m, (0, 0), 4.0) / np.maximum(cv2.GaussianBlur(m, (0, 0), 4.0), 1e-6)
+    return float(np.abs(g1 - local)[region].mean())
+
+
+def _a_clump_of_cells(look: ObjectLook) -> bool:
+    """Granular (``MAX_GRANULARITY``) and nearly as granular as its ring or more
+    (``GRANULAR_MIN_RING_SHARE``): a clump of loose cells (measured for ragged objects only)."""
+    return (MAX_GRANULARITY is not None and look.granularity is not None
+            and look.granularity > MAX_GRANULARITY and look.granularity >= GRANULAR_MIN_RING_SHARE * look.ring_granularity)
+
+
+def _object_looks(gray: np.ndarray, polys: list[dict], which: list[bool],
+                  granular: list[bool] | None = None) -> dict[int, ObjectLook]:
+    """``{index: ObjectLook}`` of the objects ``which`` marks (those whose free ring is too small
+    to tell a background are left out). The contrast is the background level of the free ring
+    around the object (out to ``CONTRAST_RING`` x its equivalent radius, at least 4 px; other
+    objects left out; its ``CONTRAST_BACKGROUND`` percentile of the smoothed grey, since loose
+    cells in it are darker) minus the object's own mean. For the objects ``granular`` marks,
+    the granularity too: ``_fine_texture`` over the object's inside (farther than 0.1 x its
+    equivalent radius, at least 3 px, from its outline) divided by a positive contrast, and the
+    same over the free ring."""
     h, w = gray.shape
     labels = rasterize(polys, h, w)
     out = {}
@@ -724,7 +766,8 @@ def _object_contrast(gray: np.ndarray, polys: list[dict], which: list[bool]) -> 
             continue
         ext = np.asarray(p["exterior"], np.float64)
         area = float(p["metrics"].get("area_px") or 0.0)
-        d = max(4, int(np.ceil(CONTRAST_RING * np.sqrt(max(area, 1.0) / np.pi))))
+        radius = np.sqrt(max(area, 1.0) / np.pi)
+        d = max(4, int(np.ceil(CONTRAST_RING * radius)))
         pad = d + 8
         x0, y0 = max(0, int(ext[:, 0].min()) - pad), max(0, int(ext[:, 1].min()) - pad)
         x1, y1 = min(w, int(np.ceil(ext[:, 0].max())) + pad + 1), min(h, int(np.ceil(ext[:, 1].max())) + pad + 1)
@@ -732,10 +775,20 @@ def _object_contrast(gray: np.ndarray, polys: list[dict], which: list[bool]) -> 
         obj = (lab == k + 1).astype(np.uint8)
         if not obj.any():
             continue
-        gs = cv2.GaussianBlur(gray[y0:y1, x0:x1], (0, 0), 2.0)
+        g = gray[y0:y1, x0:x1]
+        gs = cv2.GaussianBlur(g, (0, 0), 2.0)
         ring = (cv2.distanceTransform(1 - obj, cv2.DIST_L2, 5) <= d) & (lab == 0)
-        if ring.sum() >= 20:
-            out[k] = float(np.percentile(gs[ring], CONTRAST_BACKGROUND) - gs[obj > 0].mean())
+        if ring.sum() < 20:
+            continue
+        contrast = float(np.percentile(gs[ring], CONTRAST_BACKGROUND) - gs[obj > 0].mean())
+        if granular is None or not granular[k] or contrast <= 0:
+            out[k] = ObjectLook(contrast)
+            continue
+        inside = cv2.distanceTransform(obj, cv2.DIST_L2, 5) > max(3.0, 0.1 * radius)
+        if inside.sum() < 20:
+            inside = obj > 0
+        g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
+        out[k] = ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast)
     return out
 
 

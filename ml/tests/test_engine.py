@@ -427,20 +427,79 @@ def test_object_contrast_tells_a_dark_body_from_a_pale_disc_and_ignores_neighbou
 
     gray, polys = _discs_and_outlines([((80, 80, 40), 0.2), ((300, 80, 40), 0.8), ((120, 220, 45), 0.15),
                                        ((205, 220, 40), 0.55)])
-    c = engine._object_contrast(gray, polys, [True, True, True, True])
+    c = {k: look.contrast for k, look in engine._object_looks(gray, polys, [True, True, True, True]).items()}
     assert 0.5 < c[0] <= 0.65  # dark body (0.65 below the background; its rim smoothed)
     assert 0 < c[1] < 0.06  # pale disc
     assert 0.22 < c[3] <= 0.30  # grey body against the background only, not its dark neighbour
-    assert set(engine._object_contrast(gray, polys, [False, True, False, False])) == {1}
+    assert set(engine._object_looks(gray, polys, [False, True, False, False])) == {1}
     rng = np.random.default_rng(0)
     cells = np.zeros(gray.shape, np.uint8)
     for x, y in rng.uniform([30, 150], [370, 290], (400, 2)).astype(int):  # a dense halo of loose dark cells
         cv2.circle(cells, (int(x), int(y)), 3, 1, -1)
     gray[(cells > 0) & (gray == np.float32(0.85))] = 0.3  # on the background only
-    halo = engine._object_contrast(gray, polys, [True] * 4)[3]
+    halo = engine._object_looks(gray, polys, [True] * 4)[3].contrast
     assert 0.22 < halo <= 0.30
     monkeypatch.setattr(engine, "CONTRAST_BACKGROUND", 50)  # the ring's median: the cells drag it down
-    assert engine._object_contrast(gray, polys, [True] * 4)[3] < halo - 0.02
+    assert engine._object_looks(gray, polys, [True] * 4)[3].contrast < halo - 0.02
+
+
+def test_object_granularity_tells_a_clump_of_loose_cells_from_a_packed_body(monkeypatch):
+    """A clump of separate dark cells with light between them is granular at the scale of one
+    cell; a dense body mottled by packed cells is not, nor is a smooth disc; a coarsely mottled
+    body counts as a clump alone, not in a halo of loose cells more granular than itself;
+    granularity is measured only for the objects asked for."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    gray, polys = _discs_and_outlines([((90, 100, 55), 0.85), ((260, 100, 55), 0.3), ((200, 230, 40), 0.3)])
+
+    def cells(cx, cy, r_in, r_out, n):
+        out = np.zeros(gray.shape, np.uint8)
+        for x, y in rng.uniform([cx - r_out, cy - r_out], [cx + r_out, cy + r_out], (n, 2)).astype(int):
+            if r_in <= np.hypot(x - cx, y - cy) <= r_out:
+                cv2.circle(out, (int(x), int(y)), int(rng.integers(2, 4)), 1, -1)  # cells of radius 2-3 px
+        return out > 0
+
+    gray[cells(90, 100, 0, 52, 260)] = 0.2  # the clump
+    mottled = cv2.GaussianBlur(rng.normal(0, 1, gray.shape).astype(np.float32), (0, 0), 3.0)
+    body = np.zeros(gray.shape, np.uint8)
+    cv2.circle(body, (260, 100), 55, 1, -1)
+    gray[body > 0] *= 1 + 0.2 * mottled[body > 0] / mottled.std()  # packed cells: 20 % texture
+    looks = engine._object_looks(gray, polys, [True] * 3, [True] * 3)
+    assert looks[0].granularity > 0.4  # the clump
+    assert looks[1].granularity < 0.08  # the mottled body
+    assert looks[2].granularity < 0.04  # the smooth disc (its own rim reaches in a little)
+    assert looks[0].contrast > 0.15  # dark enough for a spheroid: contrast alone would keep it
+    assert [engine._a_clump_of_cells(looks[k]) for k in range(3)] == [True, False, False]
+    only = engine._object_looks(gray, polys, [True] * 3, [True, False, False])
+    assert only[0].granularity == looks[0].granularity and only[1].granularity is None
+    gray[body > 0] = 0.3 * (1 + 0.6 * mottled[body > 0] / mottled.std())  # coarsely mottled: granular
+    alone = engine._object_looks(gray, polys, [True] * 3, [True] * 3)[1]
+    assert alone.granularity > engine.MAX_GRANULARITY and engine._a_clump_of_cells(alone)
+    gray[cells(260, 100, 57, 80, 700) & (gray == np.float32(0.85))] = 0.2  # in a halo of loose cells
+    in_halo = engine._object_looks(gray, polys, [True] * 3, [True] * 3)[1]
+    assert in_halo.granularity > engine.MAX_GRANULARITY and not engine._a_clump_of_cells(in_halo)
+    monkeypatch.setattr(engine, "GRANULAR_MIN_RING_SHARE", 0.0)  # granular enough, whatever the ring
+    assert engine._a_clump_of_cells(in_halo)
+    monkeypatch.setattr(engine, "MAX_GRANULARITY", None)
+    assert not engine._a_clump_of_cells(looks[0])
+
+
+def test_a_ragged_granular_clump_of_loose_cells_is_not_reported(monkeypatch):
+    """``ml.synth`` seed 7, image 4: the network outlines a dense clump of loose cells (ragged,
+    granular) beside two touching spheroids; ``MAX_GRANULARITY`` drops the clump only."""
+    from ml.synth import generate
+
+    img, labels, _ = generate(np.random.default_rng(10_000_000 + 7 * 1000 + 4), 1000)
+    kept = engine.segment(img).polygons
+    monkeypatch.setattr(engine, "MAX_GRANULARITY", None)
+    every = engine.segment(img).polygons
+    assert len(every) == len(kept) + 1
+    dropped = [p for p in every if p["exterior"] not in [q["exterior"] for q in kept]]
+    assert len(dropped) == 1 and dropped[0]["metrics"]["solidity"] < engine.GRANULAR_MAX_SOLIDITY
+    x, y = int(dropped[0]["metrics"]["centroid_x"]), int(dropped[0]["metrics"]["centroid_y"])
+    assert labels[y, x] == 0  # no spheroid there
+    assert all(labels[int(p["metrics"]["centroid_y"]), int(p["metrics"]["centroid_x"])] > 0 for p in kept)
 
 
 def test_min_contrast_drops_objects_too_pale_for_a_spheroid(pair, monkeypatch):
@@ -449,6 +508,8 @@ def test_min_contrast_drops_objects_too_pale_for_a_spheroid(pair, monkeypatch):
     monkeypatch.setattr(engine, "MIN_CONTRAST", 0.9)  # no spheroid is that dark
     assert engine.segment(pair).polygons == []
     monkeypatch.setattr(engine, "MIN_CONTRAST", None)
+    assert [p["exterior"] for p in engine.segment(pair).polygons] == [p["exterior"] for p in kept.polygons]
+    monkeypatch.setattr(engine, "MAX_GRANULARITY", None)  # both off: the step is skipped
     off = engine.segment(pair)
     assert "contrast" not in off.timings and [p["exterior"] for p in off.polygons] == [
         p["exterior"] for p in kept.polygons]
