@@ -8,7 +8,9 @@ gradient magnitude of the smoothed full-resolution image (``scipy.ndimage.waters
 in a window around the object, finds the edge the object floods to:
 
 - markers: every object's core (eroded by ``CORE`` x its equivalent radius), and as
-  background every pixel farther than ``REACH`` x the radius from the object, plus the
+  background every pixel farther than ``REACH`` x the radius from the object (when that gives
+  no completion, again with ``WIDER_REACH``: a dark part under half of its body leaves the pale
+  part's far rim beyond ``REACH``, and flooding from there takes the pale part), plus the
   brightest ``100 - BRIGHT_PERCENTILE`` % of the free pixels near it (the darkest, for light
   objects on a dark background): the flat gaps between bodies, where flooding has no edge to
   stop at;
@@ -43,6 +45,7 @@ MIN_GROWTH = 1.15  # its area this many times the old one at least
 MAX_GROWTH = 3.0  # and at most
 CORE = 0.15  # marker: the object eroded by this x its equivalent radius
 REACH = 1.5  # background marker: farther than this x the radius from the object
+WIDER_REACH: float | None = 1.75  # tried when REACH gives no completion (None: not tried)
 BRIGHT_PERCENTILE = 85.0  # background marker: the free pixels near the object brighter than this
 SIGMA_PER_RADIUS = 0.035
 OPEN = 0.1
@@ -71,16 +74,19 @@ def complete_bodies(gray: np.ndarray, labels: np.ndarray,
         if mask_solidity(own) >= MAX_SOLIDITY:
             continue
         r = float(np.sqrt(areas[k] / np.pi))
-        pad = int(np.ceil(REACH * r)) + 2
-        y0, y1 = max(0, ys.start - pad), min(h, ys.stop + pad)
-        x0, x1 = max(0, xs.start - pad), min(w, xs.stop + pad)
-        new = _complete_one(gray[y0:y1, x0:x1], labels[y0:y1, x0:x1], k, r, areas)
-        if new is not None:
-            out[k] = (y0, x0, new)
+        for reach in (REACH,) if WIDER_REACH is None else (REACH, WIDER_REACH):
+            pad = int(np.ceil(reach * r)) + 2
+            y0, y1 = max(0, ys.start - pad), min(h, ys.stop + pad)
+            x0, x1 = max(0, xs.start - pad), min(w, xs.stop + pad)
+            new = _complete_one(gray[y0:y1, x0:x1], labels[y0:y1, x0:x1], k, r, areas, reach)
+            if new is not None:
+                out[k] = (y0, x0, new)
+                break
     return out
 
 
-def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np.ndarray) -> np.ndarray | None:
+def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np.ndarray,
+                  reach: float = REACH) -> np.ndarray | None:
     old = sub == k
     markers = np.zeros(sub.shape, np.int32)
     for j in np.unique(sub):
@@ -90,7 +96,7 @@ def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np
         core = cv2.distanceTransform(np.pad(m.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1] > \
             CORE * np.sqrt(areas[j] / np.pi)
         markers[core if core.any() else m] = j
-    near = cv2.distanceTransform((~old).astype(np.uint8), cv2.DIST_L2, 5) <= REACH * r
+    near = cv2.distanceTransform((~old).astype(np.uint8), cv2.DIST_L2, 5) <= reach * r
     bg = int(areas.shape[0])  # a label no object has
     markers[~near] = bg
     sigma = float(np.clip(SIGMA_PER_RADIUS * r, 1.0, 8.0))

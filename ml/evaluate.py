@@ -6,6 +6,7 @@
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 2   # seen 2 x closer
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 0.5 # at half the pixels
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --gamma 1.6 # darker mid-tones
+    python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --shading 0.3 --seed 1  # uneven light
     python -m ml.evaluate --holdout 30 --seed 7000 --size 1000x1600     # a wide field (--size N or HxW)
     python -m ml.evaluate --holdout 30 --seed 3000 --blur 3 --noise 0.05  # softer focus, noisier camera
     python -m ml.evaluate --synthetic 30 --card /tmp/run/spheroseg-unet.json   # a scratch training run
@@ -232,6 +233,29 @@ def degraded_pairs(pairs, blur: float = 0.0, noise: float = 0.0):
     return out
 
 
+def shaded_pairs(pairs, strength: float, seed: int = 0):
+    """Each image under uneven illumination: multiplied by ``1 - strength x (d / D)^2``, ``d`` the
+    distance from a centre drawn in the image's middle 60 % (seeded by ``seed`` and the image's
+    position), ``D`` 0.7 x its long side (the falloff stops at 1.2 ``D``), in its own dtype: an
+    off-centre vignetting or a lamp not centred, stronger than a flat-field correction leaves.
+    Masks unchanged."""
+    if not 0 <= strength < 0.6:
+        raise ValueError("strength must be in [0, 0.6)")
+    out = []
+    for i, (name, img, lab) in enumerate(pairs):
+        img = np.asarray(img)
+        h, w = img.shape[:2]
+        cy, cx = np.random.default_rng([seed, i]).uniform(0.2, 0.8, 2) * (h, w)
+        yy, xx = np.ogrid[:h, :w]
+        d = np.minimum(np.hypot(yy - cy, xx - cx) / (0.7 * max(h, w)), 1.2)
+        gain = (1.0 - strength * d * d).astype(np.float32)
+        f = img.astype(np.float32) * (gain[..., None] if img.ndim == 3 else gain)
+        if np.issubdtype(img.dtype, np.integer):
+            f = np.clip(np.round(f), np.iinfo(img.dtype).min, np.iinfo(img.dtype).max)
+        out.append((f"{Path(name).stem}_v{strength:g}{Path(name).suffix}", f.astype(img.dtype), lab))
+    return out
+
+
 def toned_pairs(pairs, gamma: float):
     """Each image with another tone curve: normalised to [0, 1] (``ml.io.normalize``) and raised
     to the power ``gamma`` (above 1 darker mid-tones, below 1 lighter ones), as 16-bit grey: the
@@ -303,6 +327,9 @@ def main(argv=None):
                     help="evaluate each image blurred by a Gaussian of SIGMA px (a softer focus)")
     ap.add_argument("--noise", type=float, default=0.0, metavar="F",
                     help="evaluate each image with Gaussian noise of F x its 0.5-99.5 percentile range")
+    ap.add_argument("--shading", type=float, default=0.0, metavar="S",
+                    help="evaluate each image under uneven illumination: darkened by up to S (0-0.6) away "
+                         "from an off-centre point drawn from --seed")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--size", type=parse_size, default=(1000, 1000), metavar="N | HxW",
                     help="image size for --synthetic and --holdout: N x N, or H x W")
@@ -354,6 +381,12 @@ def main(argv=None):
             ap.error(f"--blur / --noise: {exc}")
         label += "".join([f", blurred (sigma {args.blur:g} px)" if args.blur else "",
                           f", noise {args.noise:g} x its range" if args.noise else ""])
+    if args.shading:
+        try:
+            pairs = shaded_pairs(pairs, args.shading, args.seed)
+        except ValueError as exc:
+            ap.error(f"--shading: {exc}")
+        label += f", shaded (up to {args.shading:g} darker away from an off-centre point, seed {args.seed})"
     if args.gamma is not None:
         try:
             pairs = toned_pairs(pairs, args.gamma)

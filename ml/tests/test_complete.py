@@ -4,14 +4,14 @@ import numpy as np
 from ml.complete import complete_bodies
 
 
-def _pale_and_dark_body(shape=(300, 300), seed=0):
+def _pale_and_dark_body(shape=(300, 300), seed=0, pale=(110, 60)):
     """A round body (radius 70) whose right part is dark and left part pale (bulging into the
-    dark part), with a thin dark rim, on a light noisy background; its truth mask and the dark
-    part's mask."""
+    dark part: a disc centred at x = ``pale[0]`` of radius ``pale[1]``), with a thin dark rim, on
+    a light noisy background; its truth mask and the dark part's mask."""
     truth = np.zeros(shape, np.uint8)
     cv2.circle(truth, (150, 150), 70, 1, -1)
     dark = truth.copy()
-    cv2.circle(dark, (110, 150), 60, 0, -1)  # the pale part bulges into the dark one: a concave outline
+    cv2.circle(dark, (pale[0], 150), pale[1], 0, -1)  # the pale part bulges into the dark one: a concave outline
     img = np.full(shape, 0.85, np.float32)
     img[truth > 0] = 0.55  # the pale part: between the background and the dark part
     img[dark > 0] = 0.3
@@ -35,6 +35,23 @@ def test_the_dark_part_of_a_pale_body_is_completed_to_the_body_rim():
     full = np.zeros_like(truth)
     full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
     assert _iou(full, truth) > 0.9
+
+
+def test_a_body_whose_rim_lies_beyond_the_reach_of_its_dark_part_is_completed_with_the_wider_reach(monkeypatch):
+    """The dark part is 42 % of the body: the pale part's far rim lies beyond ``REACH`` x the dark
+    part's radius, where the background markers start, so flooding from them takes the pale part
+    and the completion is refused; tried again with ``WIDER_REACH``, the body is completed."""
+    import ml.complete
+
+    gray, truth, dark = _pale_and_dark_body(pale=(113, 63))
+    assert 0.4 < dark.sum() / truth.sum() < 0.45
+    done = complete_bodies(gray, dark.astype(np.int32))
+    y0, x0, m = done[1]
+    full = np.zeros_like(truth)
+    full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+    assert _iou(full, truth) > 0.9
+    monkeypatch.setattr(ml.complete, "WIDER_REACH", None)
+    assert complete_bodies(gray, dark.astype(np.int32)) == {}
 
 
 def test_a_concave_body_with_nothing_around_it_keeps_its_outline():

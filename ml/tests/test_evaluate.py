@@ -168,3 +168,24 @@ def test_toned_pairs_bend_the_tone_curve_and_keep_the_masks():
     assert light[50, 5] / 65535 == pytest.approx(mid_before ** 0.5, abs=0.02)
     with pytest.raises(ValueError):
         toned_pairs([("well.png", img, lab)], 0)
+
+
+def test_shaded_pairs_darken_away_from_an_off_centre_point_in_the_image_dtype():
+    from ml.evaluate import shaded_pairs
+
+    lab = _disc((200, 300), 150, 100, 20)
+    flat = np.full((200, 300), 200, np.uint8)
+    [(name, shaded, same)] = shaded_pairs([("well.png", flat, lab)], 0.3, seed=1)
+    assert name == "well_v0.3.png" and shaded.dtype == np.uint8 and same is lab
+    ys, xs = np.unravel_index(np.argmax(shaded), shaded.shape)
+    assert 0.2 * 200 - 1 <= ys <= 0.8 * 200 + 1 and 0.2 * 300 - 1 <= xs <= 0.8 * 300 + 1  # the centre is inside
+    assert shaded.max() == 200 and shaded.min() >= round(200 * (1 - 0.3 * 1.2 ** 2)) and shaded.min() < 170
+    [(_, again, _)] = shaded_pairs([("well.png", flat, lab)], 0.3, seed=1)
+    [(_, other, _)] = shaded_pairs([("well.png", flat, lab)], 0.3, seed=2)
+    assert np.array_equal(shaded, again) and not np.array_equal(shaded, other)  # seeded
+    rgb = np.dstack([flat.astype(np.uint16) * 100] * 3)
+    [(_, shaded_rgb, _)] = shaded_pairs([("well.tif", rgb, lab)], 0.3, seed=1)
+    assert shaded_rgb.dtype == np.uint16 and shaded_rgb.shape == rgb.shape
+    assert np.array_equal(shaded_rgb[..., 0], shaded_rgb[..., 2])
+    with pytest.raises(ValueError):
+        shaded_pairs([("well.png", flat, lab)], 0.7)
