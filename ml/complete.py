@@ -37,7 +37,7 @@ from ml.refine import _enclosed, _open
 
 __all__ = ["complete_bodies"]
 
-MAX_SOLIDITY = 0.9  # objects less solid than this are candidates
+MAX_SOLIDITY = 0.93  # objects less solid than this are candidates
 MIN_SOLIDITY = 0.85  # the completed object must be at least this solid
 MIN_GAIN = 0.03  # and this much more solid than before
 MIN_EDGE_RATIO = 1.0  # the moved part of its outline on an edge at least this x as strong as the part it replaces

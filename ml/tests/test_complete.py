@@ -54,6 +54,22 @@ def test_a_body_whose_rim_lies_beyond_the_reach_of_its_dark_part_is_completed_wi
     assert complete_bodies(gray, dark.astype(np.int32)) == {}
 
 
+def test_a_shallow_partial_outline_is_a_candidate_too(monkeypatch):
+    """The pale part is a shallow cap (a quarter of the body): the dark part's outline is concave
+    but 0.92 solid, under ``MAX_SOLIDITY`` (0.93), and it is completed; with 0.9 it is not tried."""
+    import ml.complete
+    from ml.postprocess import mask_solidity
+
+    gray, truth, dark = _pale_and_dark_body(pale=(16, 110))
+    assert 0.9 < mask_solidity(dark) < ml.complete.MAX_SOLIDITY
+    y0, x0, m = complete_bodies(gray, dark.astype(np.int32))[1]
+    full = np.zeros_like(truth)
+    full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+    assert _iou(full, truth) > 0.95
+    monkeypatch.setattr(ml.complete, "MAX_SOLIDITY", 0.9)
+    assert complete_bodies(gray, dark.astype(np.int32)) == {}
+
+
 def test_a_concave_body_with_nothing_around_it_keeps_its_outline():
     gray, truth, dark = _pale_and_dark_body()
     crescent = truth.copy()
