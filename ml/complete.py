@@ -15,6 +15,9 @@ in a window around the object, finds the edge the object floods to:
   objects on a dark background): the flat gaps between bodies, where flooding has no edge to
   stop at;
 - smoothing: sigma ``SIGMA_PER_RADIUS`` x the radius (1-8 px);
+- an object of equivalent radius over ``WORK_RADIUS`` is completed on its window shrunk to that
+  radius (smoothing shrunk with it) and its new mask enlarged back: the watershed's cost stays
+  bounded on large images;
 - the flooded region is opened (radius ``OPEN`` x its radius: tabs along a flat stretch of
   the watershed line), keeps its main piece and its enclosed holes filled, and never takes
   another object's pixels.
@@ -50,6 +53,7 @@ BRIGHT_PERCENTILE = 85.0  # background marker: the free pixels near the object b
 SIGMA_PER_RADIUS = 0.035
 OPEN = 0.1
 MIN_AREA_PX = 50
+WORK_RADIUS = 150  # a larger object is completed on its window shrunk to this radius (bounds the watershed)
 
 
 def complete_bodies(gray: np.ndarray, labels: np.ndarray,
@@ -74,19 +78,37 @@ def complete_bodies(gray: np.ndarray, labels: np.ndarray,
         if mask_solidity(own) >= MAX_SOLIDITY:
             continue
         r = float(np.sqrt(areas[k] / np.pi))
+        f = min(1.0, WORK_RADIUS / r)
         for reach in (REACH,) if WIDER_REACH is None else (REACH, WIDER_REACH):
             pad = int(np.ceil(reach * r)) + 2
             y0, y1 = max(0, ys.start - pad), min(h, ys.stop + pad)
             x0, x1 = max(0, xs.start - pad), min(w, xs.stop + pad)
-            new = _complete_one(gray[y0:y1, x0:x1], labels[y0:y1, x0:x1], k, r, areas, reach)
+            sub = labels[y0:y1, x0:x1]
+            if f < 1:  # shrunk: the same steps on a window of bounded size, the result enlarged back
+                size = (max(1, round((x1 - x0) * f)), max(1, round((y1 - y0) * f)))
+                small = _complete_one(cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA),
+                                      cv2.resize(sub, size, interpolation=cv2.INTER_NEAREST), k, r * f,
+                                      areas * f * f, reach, sigma=_sigma(r) * f)
+                new = None if small is None else (
+                    cv2.resize(small.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) >= 0.5)
+                if new is not None:
+                    new &= (sub == 0) | (sub == k)
+                    new |= _enclosed(new.astype(np.uint8)) & (sub == 0)
+            else:
+                new = _complete_one(gray[y0:y1, x0:x1], sub, k, r, areas, reach)
             if new is not None:
                 out[k] = (y0, x0, new)
                 break
     return out
 
 
+def _sigma(r: float) -> float:
+    """Smoothing of the image for an object of equivalent radius ``r``."""
+    return float(np.clip(SIGMA_PER_RADIUS * r, 1.0, 8.0))
+
+
 def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np.ndarray,
-                  reach: float = REACH) -> np.ndarray | None:
+                  reach: float = REACH, sigma: float | None = None) -> np.ndarray | None:
     old = sub == k
     markers = np.zeros(sub.shape, np.int32)
     for j in np.unique(sub):
@@ -99,7 +121,7 @@ def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np
     near = cv2.distanceTransform((~old).astype(np.uint8), cv2.DIST_L2, 5) <= reach * r
     bg = int(areas.shape[0])  # a label no object has
     markers[~near] = bg
-    sigma = float(np.clip(SIGMA_PER_RADIUS * r, 1.0, 8.0))
+    sigma = _sigma(r) if sigma is None else max(sigma, 0.5)
     gs = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), sigma)
     free = near & (markers == 0)
     if free.any():

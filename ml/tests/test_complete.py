@@ -70,6 +70,28 @@ def test_a_shallow_partial_outline_is_a_candidate_too(monkeypatch):
     assert complete_bodies(gray, dark.astype(np.int32)) == {}
 
 
+def test_a_large_object_is_completed_on_a_shrunk_window(monkeypatch):
+    """An object larger than ``WORK_RADIUS`` is completed on its window shrunk to that radius (the
+    watershed's cost stays bounded at 4000 x 4000) and its new mask enlarged back to the window."""
+    import ml.complete
+
+    gray, truth, dark = _pale_and_dark_body()
+    seen = []
+    real_complete_one = ml.complete._complete_one
+
+    def recording(window, *args, **kwargs):
+        seen.append(window.shape)
+        return real_complete_one(window, *args, **kwargs)
+
+    monkeypatch.setattr(ml.complete, "_complete_one", recording)
+    monkeypatch.setattr(ml.complete, "WORK_RADIUS", 30)  # the dark part's equivalent radius is 48
+    y0, x0, m = complete_bodies(gray, dark.astype(np.int32))[1]
+    assert seen[0][0] < 0.7 * m.shape[0] and seen[0][1] < 0.7 * m.shape[1]
+    full = np.zeros_like(truth)
+    full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+    assert _iou(full, truth) > 0.9
+
+
 def test_a_concave_body_with_nothing_around_it_keeps_its_outline():
     gray, truth, dark = _pale_and_dark_body()
     crescent = truth.copy()
