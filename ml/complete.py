@@ -93,7 +93,6 @@ def complete_bodies(gray: np.ndarray, labels: np.ndarray,
                     cv2.resize(small.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) >= 0.5)
                 if new is not None:
                     new &= (sub == 0) | (sub == k)
-                    new |= _enclosed(new.astype(np.uint8)) & (sub == 0)
             else:
                 new = _complete_one(gray[y0:y1, x0:x1], sub, k, r, areas, reach)
             if new is not None:
