@@ -210,6 +210,14 @@ def zoomed_pairs(pairs, factor: float):
     return out
 
 
+def _in_dtype(f: np.ndarray, dtype) -> np.ndarray:
+    """Float pixels back in an image's dtype (integers rounded and clipped to its range)."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        f = np.clip(np.round(f), info.min, info.max)
+    return f.astype(dtype)
+
+
 def degraded_pairs(pairs, blur: float = 0.0, noise: float = 0.0):
     """Each image blurred (Gaussian, sigma ``blur`` px) and/or given Gaussian noise (sigma ``noise``
     x the image's 0.5-99.5 percentile range, seeded by the image's position), in its own dtype:
@@ -225,11 +233,8 @@ def degraded_pairs(pairs, blur: float = 0.0, noise: float = 0.0):
         if noise > 0:
             lo, hi = np.percentile(f, [0.5, 99.5])
             f = f + np.random.default_rng(i).normal(0.0, noise * float(hi - lo), f.shape).astype(np.float32)
-        if np.issubdtype(img.dtype, np.integer):
-            info = np.iinfo(img.dtype)
-            f = np.clip(np.round(f), info.min, info.max)
         tag = (f"_b{blur:g}" if blur > 0 else "") + (f"_n{noise:g}" if noise > 0 else "")
-        out.append((f"{Path(name).stem}{tag}{Path(name).suffix}", f.astype(img.dtype), lab))
+        out.append((f"{Path(name).stem}{tag}{Path(name).suffix}", _in_dtype(f, img.dtype), lab))
     return out
 
 
@@ -250,9 +255,7 @@ def shaded_pairs(pairs, strength: float, seed: int = 0):
         d = np.minimum(np.hypot(yy - cy, xx - cx) / (0.7 * max(h, w)), 1.2)
         gain = (1.0 - strength * d * d).astype(np.float32)
         f = img.astype(np.float32) * (gain[..., None] if img.ndim == 3 else gain)
-        if np.issubdtype(img.dtype, np.integer):
-            f = np.clip(np.round(f), np.iinfo(img.dtype).min, np.iinfo(img.dtype).max)
-        out.append((f"{Path(name).stem}_v{strength:g}{Path(name).suffix}", f.astype(img.dtype), lab))
+        out.append((f"{Path(name).stem}_v{strength:g}{Path(name).suffix}", _in_dtype(f, img.dtype), lab))
     return out
 
 
