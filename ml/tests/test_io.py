@@ -35,6 +35,25 @@ def test_16bit_tiff_narrow_range_normalises_like_8bit():
     assert np.abs(n16 - n8).max() < 1e-6
 
 
+@pytest.mark.parametrize("compression", ["lzw", "zlib", "packbits", "zstd", "jpeg"])
+def test_compressed_tiffs_as_microscope_software_writes_them(compression):
+    """ImageJ, Micro-Manager and OpenCV write LZW (or Deflate, ...) compressed TIFFs by default."""
+    s = _scene()
+    if compression == "jpeg":  # lossy, 8-bit RGB
+        a = np.repeat((200 - 150 * s).astype(np.uint8)[..., None], 3, axis=2)
+    else:
+        a = (1200 + 40 * (1 - s)).astype(np.uint16)
+    b = io.BytesIO()
+    tifffile.imwrite(b, a, compression=compression)
+    arr, info = read_image(b.getvalue())
+    assert info.format == "TIFF" and arr.shape == a.shape and arr.dtype == a.dtype
+    if compression == "jpeg":
+        assert np.abs(arr.astype(int) - a).max() <= 8
+    else:
+        assert np.array_equal(arr, a)
+    assert probe(b.getvalue()).width == a.shape[1]
+
+
 def test_probe_reads_header_formats():
     rgb = np.zeros((10, 20, 3), np.uint8)
     for fmt in ("PNG", "JPEG", "BMP", "TIFF"):

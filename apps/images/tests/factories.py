@@ -40,8 +40,9 @@ def bmp_bytes(width: int = 40, height: int = 30, seed: int = 2) -> bytes:
 
 
 def tiff16_bytes(width: int = 80, height: int = 60, *, lo: int = 1000, hi: int = 1200, pages: int = 1,
-                 resolution_um: float | None = None) -> bytes:
-    """A 16-bit greyscale TIFF using only a narrow band [lo, hi) of its range (dim)."""
+                 resolution_um: float | None = None, compression: str | None = None) -> bytes:
+    """A 16-bit greyscale TIFF using only a narrow band [lo, hi) of its range (dim), its pages
+    compressed by ``compression`` (tifffile's name: "lzw", "zlib", ...) if given."""
     import tifffile
 
     rng = np.random.default_rng(3)
@@ -54,7 +55,7 @@ def tiff16_bytes(width: int = 80, height: int = 60, *, lo: int = 1000, hi: int =
     else:
         with tifffile.TiffWriter(out) as tw:
             for page in data:
-                tw.write(page, photometric="minisblack")
+                tw.write(page, photometric="minisblack", compression=compression)
     return out.getvalue()
 
 

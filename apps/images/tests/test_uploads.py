@@ -54,6 +54,7 @@ def test_formats_and_16_bit_tiff_with_a_narrow_range(project_with_owner):
         ("calibrated.tif", f.tiff16_bytes(resolution_um=0.65, lo=5, hi=40)),
         ("photo.jpg", f.jpeg_bytes()),
         ("scan.bmp", f.bmp_bytes()),
+        ("imagej-lzw.tif", f.tiff16_bytes(compression="lzw")),
     ]
     response = f.upload(owner, project.id, files)
     assert response.status_code == 201, response.json()
@@ -64,6 +65,9 @@ def test_formats_and_16_bit_tiff_with_a_narrow_range(project_with_owner):
     assert images["calibrated.tif"]["pixel_size_um"] == pytest.approx(0.65)
     assert images["calibrated.tif"]["pixel_size_source"] == "file"
     assert images["photo.jpg"]["format"] == "JPEG" and images["scan.bmp"]["format"] == "BMP"
+    lzw = images["imagej-lzw.tif"]  # LZW: ImageJ's and OpenCV's default TIFF compression
+    assert (lzw["format"], lzw["bit_depth"], lzw["width"], lzw["height"]) == ("TIFF", 16, 80, 60)
+    assert owner.get(lzw["thumbnail_url"]).status_code == 200
     # The thumbnail of a dim 16-bit image is stretched to the full 8-bit range (visible).
     thumb = owner.get(dim["thumbnail_url"])
     assert thumb.status_code == 200 and thumb["Content-Type"] == "image/png"
