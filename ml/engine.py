@@ -91,6 +91,9 @@ PARTLY_MARKED_MAX_SHARE = 0.8
 PARTLY_MARKED_MAX_DARKER = 0.2
 PARTLY_MARKED_MIN_GREY = 0.3  # ... and is itself grey (mean normalised grey), not a dark spheroid
 PARTLY_MARKED_MIN_COVER = 0.9  # ... and only by a rescued body that covers this share of it
+# an object under the floor that step 5 split off a reported object, compact, round and marked
+# by the second rescue's map, is a grey body the refinement had merged into it (``_split_off_grey``)
+SPLIT_OFF_GREY = True
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
@@ -460,6 +463,70 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     return prob.astype(np.float32), ((fg & ~replaced) | picked).astype(np.uint8)
 
 
+def _split_off_grey(gray: np.ndarray, under: list[dict], reported: list[dict], threshold: float,
+                    min_area: int, pixel_size_um: float | None) -> list[dict]:
+    """The objects under the floor that are grey bodies split off a reported object (step 5):
+    the refinement took a grey body the network does not mark into the outline of a dark
+    spheroid it touches (so the second rescue saw one solid object there), and the split gave it
+    back, with the network's low confidence. Such an object is reported when it is at least
+    ``RESCUE_GREY_SMALL_FACTOR`` x the minimum area, compact and round as the compact rule asks
+    (``COMPACT_MIN_SOLIDITY``, ``COMPACT_MIN_CIRCULARITY``), off the image border, touches a
+    reported object (within 2 px) and is mostly (``RESCUE_MIN_MARKED``) marked on the second
+    rescue's map (the baseline's, its threshold taken outside the reported objects); its
+    confidence is the mean of that map over it, as a rescued object's is."""
+    h, w = gray.shape
+    picked = []
+    for p in under:
+        m = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
+        if ((m.get("area_px") or 0.0) >= RESCUE_GREY_SMALL_FACTOR * min_area
+                and (m.get("solidity") or 0.0) >= COMPACT_MIN_SOLIDITY
+                and (m.get("circularity") or 0.0) >= COMPACT_MIN_CIRCULARITY
+                and not touches_border(m.get("bbox"), w, h) and _touches_any(p, m["bbox"], reported, w, h)):
+            picked.append({**p, "metrics": m})
+    if not picked:
+        return []
+    sh, sw = _classical.work_shape(h, w)
+    s = sh / h
+    found = cv2.resize(rasterize(reported, h, w).astype(np.uint8) > 0, (sw, sh), interpolation=cv2.INTER_NEAREST) \
+        if (sh, sw) != (h, w) else rasterize(reported, h, w) > 0
+    cp = _classical.classical_prob(gray, at_work_size=True, exclude=found, min_threshold=RESCUE_MIN_DARKNESS)
+    out = []
+    for p in picked:
+        scaled = {"exterior": (np.asarray(p["exterior"], np.float64) * s).tolist(),
+                  "holes": [(np.asarray(r, np.float64) * s).tolist() for r in p["holes"]]}
+        inside = rasterize([scaled], sh, sw) > 0
+        if not inside.any():
+            continue
+        values = cp[inside]
+        if np.count_nonzero(values >= threshold) >= RESCUE_MIN_MARKED * values.size:
+            out.append({**p, "confidence": round(float(values.mean()), 4)})
+    return out
+
+
+def _touches_any(poly: dict, bbox, others: list[dict], width: int, height: int, gap: int = 2) -> bool:
+    """Whether the outline ``poly`` (its measured ``bbox``) comes within ``gap`` px of one of ``others``."""
+    x, y, bw, bh = bbox
+    x0, y0 = max(0, int(np.floor(x)) - gap - 1), max(0, int(np.floor(y)) - gap - 1)
+    x1, y1 = min(width, int(np.ceil(x + bw)) + gap + 2), min(height, int(np.ceil(y + bh)) + gap + 2)
+    near = [o for o in others if o["metrics"].get("bbox") and _boxes_meet(o["metrics"]["bbox"], (x0, y0, x1, y1))]
+    if not near:
+        return False
+
+    def shifted(q):
+        return {"exterior": (np.asarray(q["exterior"], np.float64) - (x0, y0)).tolist(),
+                "holes": [(np.asarray(r, np.float64) - (x0, y0)).tolist() for r in q["holes"]]}
+
+    own = rasterize([shifted(poly)], y1 - y0, x1 - x0) > 0
+    grown = cv2.dilate(own.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) > 0
+    return bool((rasterize([shifted(o) for o in near], y1 - y0, x1 - x0)[grown & ~own] > 0).any())
+
+
+def _boxes_meet(bbox, window) -> bool:
+    x, y, bw, bh = bbox
+    x0, y0, x1, y1 = window
+    return x <= x1 and x + bw >= x0 and y <= y1 and y + bh >= y0
+
+
 def _partly_marked(gray: np.ndarray, fg: np.ndarray, marked: np.ndarray, min_area: float) -> np.ndarray:
     """Where the solid model objects are that are only the marked part of a grey body (the
     network marks its darker middle or one side): each lies (90 %) inside one connected piece of
@@ -689,6 +756,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     if card.min_confidence is not None:  # the floors move with the threshold
         floor = card.min_confidence + (threshold - 0.5)
         lowest = floor if COMPACT_MIN_CONFIDENCE is None else min(floor, COMPACT_MIN_CONFIDENCE + (threshold - 0.5))
+        under = [p for p in polys if p["confidence"] < lowest]
         polys = [p for p in polys if p["confidence"] >= lowest]
     timings["instances"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -697,6 +765,13 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     keep = [not (card.border_min_solidity is not None and _irregular_at_border(p, card.border_min_solidity, w, h))
             and not outside_a_round_edge(p["exterior"], w, h)
             and (floor is None or p["confidence"] >= floor or kept_under_floor(p, w, h, threshold)) for p in polys]
+    if SPLIT_OFF_GREY and card.kind == "unet" and floor is not None and under and any(keep):
+        t_split = time.perf_counter()
+        found = _split_off_grey(gray, under, [p for p, kept in zip(polys, keep, strict=True) if kept],
+                                threshold, min_area, pixel_size_um)
+        polys += found
+        keep += [True] * len(found)
+        timings["split_off"] = time.perf_counter() - t_split
     timings["metrics"] = time.perf_counter() - t
     # ml.complete tests the pixel solidity, never below the outline's own (measured 0.002-0.07
     # above it): objects this solid are no candidates, and without candidates nothing is rasterised

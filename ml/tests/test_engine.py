@@ -568,3 +568,50 @@ def test_a_weakly_marked_object_under_the_floor_is_kept_only_when_compact_round_
     cards = engine._read_cards()
     monkeypatch.setitem(cards, "spheroseg-unet", replace(cards["spheroseg-unet"], min_confidence=0.6))
     assert len(engine.segment(img).polygons) == 3  # all three are objects above a lower floor
+
+
+def _dark_spheroid_and_grey_body(grey_at, grey_net=0.0, ragged=False):
+    """A dark spheroid the network marks (radius 100 at (250, 300)) and a grey body (radius 60,
+    grey 110 on 210) centred at ``grey_at``, marked ``grey_net`` by the network; ``ragged``: a
+    star instead of a disc."""
+    import cv2
+
+    size = 600
+    img = np.full((size, size), 210, np.float32)
+    cv2.circle(img, (250, 300), 100, 40, -1)
+    gx, gy = grey_at
+    if ragged:
+        a = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        r = np.where(np.arange(16) % 2 == 0, 70, 35)
+        cv2.fillPoly(img, [np.stack([gx + r * np.cos(a), gy + r * np.sin(a)], 1).astype(np.int32)], 110)
+    else:
+        cv2.circle(img, (gx, gy), 60, 110, -1)
+    img = cv2.GaussianBlur(img, (0, 0), 2.0)
+    yy, xx = np.mgrid[:size, :size]
+    net = (np.hypot(xx - 250, yy - 300) < 97).astype(np.float32)
+    if grey_net:
+        net[np.hypot(xx - gx, yy - gy) < 58] = grey_net
+    return np.round(img).astype(np.uint8), net
+
+
+def test_a_grey_body_the_refinement_merged_into_a_dark_one_is_reported_when_split_off(monkeypatch):
+    """The refinement takes a grey body the network does not mark into the dark spheroid it
+    touches; step 5 splits it off with the network's confidence, under the floor. It is reported
+    (``SPLIT_OFF_GREY``) with the second rescue's classical confidence when compact, round and
+    touching a reported object; a ragged one is not, nor a weakly marked round one apart."""
+
+    def found(img, net):
+        _network_returns(monkeypatch, net)
+        return sorted((round(p["metrics"]["centroid_x"]), round(p["metrics"]["equivalent_diameter_px"]),
+                       p["confidence"]) for p in engine.segment(img).polygons)
+
+    img, net = _dark_spheroid_and_grey_body((402, 300))
+    (dx, dd, _), (gx, gd, gc) = found(img, net)
+    assert abs(dx - 250) < 3 and abs(dd - 200) < 6 and abs(gx - 403) < 4 and abs(gd - 120) < 8 and gc > 0.9
+    monkeypatch.setattr(engine, "SPLIT_OFF_GREY", False)
+    assert len(found(img, net)) == 1  # merged by the refinement, then split off under the floor
+    monkeypatch.setattr(engine, "SPLIT_OFF_GREY", True)
+    assert len(found(*_dark_spheroid_and_grey_body((402, 300), ragged=True))) == 1
+    # marked at 0.52 (a network object under every floor): reported when it touches, not apart
+    assert len(found(*_dark_spheroid_and_grey_body((402, 300), grey_net=0.52))) == 2
+    assert len(found(*_dark_spheroid_and_grey_body((460, 300), grey_net=0.52))) == 1

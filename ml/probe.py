@@ -1,0 +1,136 @@
+"""A third, deliberately simple synthetic generator: a quick probe for the engine.
+
+Written without looking at ``ml.synth`` (the training generator) or ``ml.holdout`` (the
+independent one), the way an outside checker might write one in an hour: 1-4 spheroids per
+image (smooth ellipses with a wobbly outline, a darker core fading to a paler rim, fine
+texture, a soft edge; about a third placed touching an earlier one), dark loose cells around
+them and scattered, vesicles (a thin dark ring round a pale inside, also over spheroids), small
+dark debris, a linear illumination gradient, blur and noise; every third image a 16-bit TIFF
+with a narrow range (LZW-compressed, as OpenCV writes TIFFs), the others 8-bit PNGs. The
+reference is every spheroid whole (a later spheroid never takes an earlier one's pixels).
+
+    python -m ml.probe OUT --seed 0 --n 30
+    python -m ml.evaluate --images OUT/images --masks OUT/masks
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["render", "write_set"]
+
+
+def _wobbly_ellipse(rng, h, w, cx, cy, r, aspect, theta, wobble) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, 360, endpoint=False)
+    rr = np.ones_like(t)
+    for k in range(2, 7):
+        rr += wobble * rng.normal() / k * np.cos(k * t + rng.uniform(0, 2 * np.pi))
+    x, y = r * rr * np.cos(t), r * aspect * rr * np.sin(t)
+    xs = cx + x * np.cos(theta) - y * np.sin(theta)
+    ys = cy + x * np.sin(theta) + y * np.cos(theta)
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(np.stack([xs, ys], 1)).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
+def render(seed: int, size: tuple[int, int] = (1000, 1000)) -> tuple[np.ndarray, np.ndarray]:
+    """``(image float32 in 8-bit grey levels, label mask uint16)`` of one scene."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    bg = rng.uniform(170, 225)
+    gx, gy = rng.normal(0, 0.03, 2)
+    img = bg * (1 + gx * (xx / w - 0.5) + gy * (yy / h - 0.5))
+    img += cv2.GaussianBlur(rng.normal(0, 6, (h, w)).astype(np.float32), (0, 0), 8)
+    labels = np.zeros((h, w), np.uint16)
+    placed: list[tuple[float, float, float]] = []
+    scale = min(h, w) / 1000.0  # spheroids 70-340 px across at 1000 px
+    for _ in range(rng.integers(1, 5)):
+        r = rng.uniform(35, 170) * scale
+        for _try in range(50):
+            if placed and rng.random() < 0.35:  # touching an earlier spheroid
+                ax, ay, ar = placed[rng.integers(len(placed))]
+                ang, d = rng.uniform(0, 2 * np.pi), (ar + r) * rng.uniform(0.85, 0.97)
+                cx, cy = ax + d * np.cos(ang), ay + d * np.sin(ang)
+            else:
+                cx, cy = rng.uniform(r + 10, w - r - 10), rng.uniform(r + 10, h - r - 10)
+            if not (0.8 * r < cx < w - 0.8 * r and 0.8 * r < cy < h - 0.8 * r):
+                continue
+            if all(np.hypot(cx - a, cy - b) > 0.84 * (c + r) for a, b, c in placed):
+                break
+        else:
+            continue
+        body = _wobbly_ellipse(rng, h, w, cx, cy, r, rng.uniform(0.75, 1.0), rng.uniform(0, np.pi),
+                               rng.uniform(0.02, 0.12))
+        body &= labels == 0
+        if body.sum() < 500 * scale * scale:
+            continue
+        labels[body] = len(placed) + 1
+        placed.append((cx, cy, r))
+        depth = cv2.distanceTransform(body.astype(np.uint8), cv2.DIST_L2, 5)
+        depth /= max(float(depth.max()), 1.0)
+        dark, rim = rng.uniform(0.35, 0.8), rng.uniform(0.2, 0.7)  # absorbed at the core; rim's share of it
+        texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(1.5, 4))
+        absorb = np.where(body, dark * (rim + (1 - rim) * np.minimum(1, 3 * depth)) * (1 + 0.15 * texture), 0)
+        img *= 1 - cv2.GaussianBlur(absorb.astype(np.float32), (0, 0), rng.uniform(1.0, 3.0))
+    for _ in range(rng.integers(20, 150)):  # loose cells, most of them around spheroids
+        if placed and rng.random() < 0.7:
+            ax, ay, ar = placed[rng.integers(len(placed))]
+            ang, d = rng.uniform(0, 2 * np.pi), ar * rng.uniform(1.05, 1.6)
+            x, y = ax + d * np.cos(ang), ay + d * np.sin(ang)
+        else:
+            x, y = rng.uniform(0, w), rng.uniform(0, h)
+        cv2.circle(img, (int(x), int(y)), int(rng.uniform(3, 7)), float(bg * rng.uniform(0.45, 0.8)), -1,
+                   cv2.LINE_AA)
+    for _ in range(rng.integers(0, 6)):  # vesicles
+        x, y, rv = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(10, 45)
+        cv2.circle(img, (int(x), int(y)), int(rv), float(bg * 0.6), 2, cv2.LINE_AA)
+        cv2.circle(img, (int(x), int(y)), int(rv * 0.8), float(bg * 1.08), -1, cv2.LINE_AA)
+    for _ in range(rng.integers(0, 12)):  # debris
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        pts = np.array([[x + rng.normal(0, 6), y + rng.normal(0, 6)] for _ in range(5)], np.int32)
+        cv2.fillPoly(img, [cv2.convexHull(pts)], float(bg * rng.uniform(0.2, 0.6)))
+    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.6, 1.5))
+    img += rng.normal(0, rng.uniform(2, 6), (h, w)).astype(np.float32)
+    return img.astype(np.float32), labels
+
+
+def write_set(out: Path, seed: int, n: int, size: tuple[int, int] = (1000, 1000)) -> list[Path]:
+    """Write ``n`` scenes (seeds ``seed``...) as ``out/images/probe_S.png|.tif`` and their label
+    masks as ``out/masks/probe_S.png``; returns the image paths."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s in range(seed, seed + n):
+        img, labels = render(s, size)
+        if s % 3 == 0:  # 16-bit, a narrow band of its range
+            path = out / "images" / f"probe_{s}.tif"
+            pixels = np.clip(img * 12 + 3000, 0, 65535).astype(np.uint16)
+        else:
+            path = out / "images" / f"probe_{s}.png"
+            pixels = np.clip(img, 0, 255).astype(np.uint8)
+        if not cv2.imwrite(str(path), pixels) or not cv2.imwrite(str(out / "masks" / f"probe_{s}.png"), labels):
+            raise OSError(f"cannot write into {out}")
+        paths.append(path)
+    return paths
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ml.probe", description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--size", type=int, nargs=2, default=(1000, 1000), metavar=("H", "W"))
+    args = ap.parse_args(argv)
+    paths = write_set(args.out, args.seed, args.n, tuple(args.size))
+    print(f"{len(paths)} images in {args.out / 'images'}, label masks in {args.out / 'masks'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
