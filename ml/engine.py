@@ -27,7 +27,7 @@ from ml.geometry import rasterize
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances, mask_solidity, outlines
-from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, band_for_scale, refine_mask
+from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, _open, band_for_scale, refine_mask
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,15 @@ RESCUE_MIN_MARKED = 0.4  # refinement may move a rescued object's edge and reach
 # the classical threshold for the rescue is taken outside the model's objects, on what is mostly
 # background and loose cells: darkness below this is not taken, whatever Otsu finds there
 RESCUE_MIN_DARKNESS = 0.25
+# a rescue candidate clear of every network object that its refinement made ragged by taking
+# in loose cells around it is tried opened (by a disc of OPENED_RADIUS x its
+# equivalent radius, its largest piece kept): it is taken when the opening leaves
+# OPENED_MIN_SHARE of it, as solid as the compact rule asks (COMPACT_MIN_SOLIDITY; a shape cut
+# out of a ragged one must be clearly compact), and smoother than the free ring around it
+# (granularity under GRANULAR_MIN_RING_SHARE x the ring's): a body with loose cells stuck to its
+# rim, not a clump of loose cells (None: off)
+OPENED_RADIUS: float | None = 0.2
+OPENED_MIN_SHARE = 0.6
 RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 turns it off)
 # ... and from this x the minimum area when compact and round as COMPACT_MIN_SOLIDITY and
 # COMPACT_MIN_CIRCULARITY ask (a small grey spheroid, often beside a dark one; 0 turns it off)
@@ -407,7 +416,7 @@ def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, 
         return prob, fg
     cp, picked = _refined(gray, cp, picked, threshold, min_area, fg)
     taken = _model_objects(fg, min_area)
-    picked = _clear_of(picked, taken, rescue_area, RESCUE_MIN_SOLIDITY) & ~taken
+    picked = _clear_of(picked, taken, rescue_area, RESCUE_MIN_SOLIDITY, gray=gray) & ~taken
     return np.where(picked, np.maximum(cp, prob), prob), (fg | picked).astype(np.uint8)
 
 
@@ -450,7 +459,8 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
         lab = cv2.connectedComponents(fg, connectivity=8)[1]
     small = ((RESCUE_GREY_SMALL_FACTOR * min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)
              if RESCUE_GREY_SMALL_FACTOR else None)
-    picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small), cp >= threshold)
+    picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small, gray=gray,
+                               opened_clear_of=_model_objects(fg, min_area)), cp >= threshold)
     if partly is not None and partly.any() and picked.any():
         picked = _covering(picked, partly, lab)
     if not picked.any():
@@ -649,11 +659,15 @@ def _solid_enough(lab: np.ndarray, stats: np.ndarray, keep: np.ndarray, min_soli
 
 
 def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0,
-              small: tuple[float, float, float] | None = None) -> np.ndarray:
+              small: tuple[float, float, float] | None = None, gray: np.ndarray | None = None,
+              opened_clear_of: np.ndarray | None = None) -> np.ndarray:
     """The connected pieces of ``candidates`` of at least ``min_area`` px and ``min_solidity``,
     off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``; with
     ``small`` = (area, solidity, circularity), smaller pieces from that area too when at least
-    that solid and their outline that round."""
+    that solid and their outline that round; with ``gray``, a piece less solid than
+    ``min_solidity`` is taken opened when ``_opened_body`` finds a body in it (and it has at
+    most ``RESCUE_MAX_OVERLAP`` of its area on ``opened_clear_of`` too, when given: an opened
+    body replaces no object)."""
     candidates = candidates.astype(np.uint8)
     h, w = candidates.shape
     ox, oy, cw, ch = cv2.boundingRect(candidates)  # the work stays inside the candidates' bounding box
@@ -677,7 +691,44 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
             round_[i] = res is not None and (measure(*res).get("circularity") or 0.0) >= small_circularity
         keep |= round_
     out[oy:oy + ch, ox:ox + cw] = keep[lab]
+    if gray is not None and min_solidity > 0 and OPENED_RADIUS:
+        ragged = clear & (area >= min_area) & ~keep
+        if opened_clear_of is not None:
+            ragged &= np.bincount(lab[opened_clear_of[oy:oy + ch, ox:ox + cw]], minlength=n) <= RESCUE_MAX_OVERLAP * area
+        for i in np.flatnonzero(ragged):
+            pad = int(np.ceil((OPENED_RADIUS + CONTRAST_RING) * np.sqrt(area[i] / np.pi))) + 12
+            y0, x0 = max(0, oy + y[i] - pad), max(0, ox + x[i] - pad)
+            y1, x1 = min(h, oy + y[i] + bh[i] + pad), min(w, ox + x[i] + bw[i] + pad)
+            piece = np.zeros((y1 - y0, x1 - x0), bool)
+            piece[oy + y[i] - y0:oy + y[i] + bh[i] - y0, ox + x[i] - x0:ox + x[i] + bw[i] - x0] = \
+                lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i
+            others = taken if opened_clear_of is None else opened_clear_of  # out of its ring
+            body = _opened_body(gray[y0:y1, x0:x1], piece, others[y0:y1, x0:x1] > 0, min_solidity)
+            if body is not None:
+                out[y0:y1, x0:x1] |= body
     return out
+
+
+def _opened_body(gray: np.ndarray, piece: np.ndarray, taken: np.ndarray, min_solidity: float) -> np.ndarray | None:
+    """The body inside a ragged rescue candidate ``piece`` (a window of the image ``gray``, with
+    the objects ``taken`` there), or None: the piece opened by a disc of ``OPENED_RADIUS`` x its
+    equivalent radius, its largest part, when that keeps ``OPENED_MIN_SHARE`` of the piece, is at
+    least ``min_solidity`` and ``COMPACT_MIN_SOLIDITY`` solid and is smoother than the free ring around it (its granularity
+    under ``GRANULAR_MIN_RING_SHARE`` x the ring's, ``_look``): loose cells stuck to a grey
+    body's rim are cut off, and a clump of loose cells is as granular as its ring."""
+    area = int(piece.sum())
+    opened = _open(piece.astype(np.uint8), OPENED_RADIUS * np.sqrt(area / np.pi))
+    n, parts, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if n < 2:
+        return None
+    body = parts == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    kept = int(body.sum())
+    if kept < OPENED_MIN_SHARE * area or mask_solidity(body) < max(min_solidity, COMPACT_MIN_SOLIDITY):
+        return None
+    look = _look(gray, body.astype(np.uint8), ~(taken | body), np.sqrt(kept / np.pi), granular=True)
+    if look is None or look.granularity is None or not look.granularity < GRANULAR_MIN_RING_SHARE * look.ring_granularity:
+        return None
+    return body
 
 
 def default_min_area(height: int, width: int) -> int:
@@ -850,21 +901,29 @@ def _object_looks(gray: np.ndarray, polys: list[dict], which: list[bool],
         obj = (lab == k + 1).astype(np.uint8)
         if not obj.any():
             continue
-        g = gray[y0:y1, x0:x1]
-        gs = cv2.GaussianBlur(g, (0, 0), 2.0)
-        ring = (cv2.distanceTransform(1 - obj, cv2.DIST_L2, 5) <= d) & (lab == 0)
-        if ring.sum() < 20:
-            continue
-        contrast = float(np.percentile(gs[ring], CONTRAST_BACKGROUND) - gs[obj > 0].mean())
-        if granular is None or not granular[k] or contrast <= 0:
-            out[k] = ObjectLook(contrast)
-            continue
-        inside = cv2.distanceTransform(obj, cv2.DIST_L2, 5) > max(3.0, 0.1 * radius)
-        if inside.sum() < 20:
-            inside = obj > 0
-        g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
-        out[k] = ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast)
+        look = _look(gray[y0:y1, x0:x1], obj, lab == 0, radius, granular is not None and granular[k])
+        if look is not None:
+            out[k] = look
     return out
+
+
+def _look(g: np.ndarray, obj: np.ndarray, free: np.ndarray, radius: float, granular: bool) -> ObjectLook | None:
+    """The ``ObjectLook`` of the object ``obj`` (uint8 mask of a window ``g`` of the normalised
+    grey) whose ring may take the pixels ``free`` (not the object's, nor another object's);
+    None when that ring is too small to tell a background (under 20 px)."""
+    d = max(4, int(np.ceil(CONTRAST_RING * radius)))
+    gs = cv2.GaussianBlur(g, (0, 0), 2.0)
+    ring = (cv2.distanceTransform(1 - obj, cv2.DIST_L2, 5) <= d) & free
+    if ring.sum() < 20:
+        return None
+    contrast = float(np.percentile(gs[ring], CONTRAST_BACKGROUND) - gs[obj > 0].mean())
+    if not granular or contrast <= 0:
+        return ObjectLook(contrast)
+    inside = cv2.distanceTransform(obj, cv2.DIST_L2, 5) > max(3.0, 0.1 * radius)
+    if inside.sum() < 20:
+        inside = obj > 0
+    g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
+    return ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast)
 
 
 def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> dict[int, tuple]:

@@ -615,3 +615,54 @@ def test_a_grey_body_the_refinement_merged_into_a_dark_one_is_reported_when_spli
     # marked at 0.52 (a network object under every floor): reported when it touches, not apart
     assert len(found(*_dark_spheroid_and_grey_body((402, 300), grey_net=0.52))) == 2
     assert len(found(*_dark_spheroid_and_grey_body((460, 300), grey_net=0.52))) == 1
+
+
+def _body_with_loose_cells(seed=0, clump=False):
+    """A window of normalised grey (light field 0.85) with a smooth grey body of radius 50
+    (0.45) in a halo of dark loose cells (radius 4-6, 0.25), 16 of them stuck to its rim; or,
+    with ``clump``, a clump of such cells in that disc with 16 stuck to it, on a clean field. Returns (grey, piece): the piece is the body and the cells stuck to it, as a rescue
+    candidate's refinement takes it."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    size = 240
+    g = np.full((size, size), 0.85, np.float32)
+    body = np.zeros((size, size), np.uint8)
+    cv2.circle(body, (120, 120), 50, 1, -1)
+    if clump:  # the light between the cells shows; the refinement takes the clump whole
+        for _ in range(110):
+            a, d, r = rng.uniform(0, 2 * np.pi), 48 * np.sqrt(rng.uniform()), int(rng.uniform(4, 7))
+            cv2.circle(g, (int(120 + d * np.cos(a)), int(120 + d * np.sin(a))), r, 0.3, -1)
+    else:
+        cv2.circle(g, (120, 120), 50, 0.45, -1)
+    piece = body.copy()
+    for k in range(16 if clump else 60):  # 16 cells stuck to the rim, the others farther out
+        a = rng.uniform(0, 2 * np.pi)
+        d = rng.uniform(56, 66) if k < 16 else rng.uniform(58, 85)
+        x, y, r = int(120 + d * np.cos(a)), int(120 + d * np.sin(a)), int(rng.uniform(4, 7))
+        cv2.circle(g, (x, y), r, 0.25, -1)
+        if k < 16:
+            cv2.circle(piece, (x, y), r, 1, -1)
+            cv2.line(piece, (x, y), (int(120 + 49 * np.cos(a)), int(120 + 49 * np.sin(a))), 1, 3)
+    g += rng.normal(0, 0.01, g.shape).astype(np.float32)
+    return cv2.GaussianBlur(g, (0, 0), 1.0), piece > 0
+
+
+def test_loose_cells_stuck_to_a_grey_body_are_cut_off_but_a_clump_of_cells_is_no_body():
+    """A rescue candidate that the refinement made ragged with the loose cells stuck to its rim
+    is taken opened (``_opened_body``): the smooth grey body without the cells. A packed clump
+    of loose cells, opened as solid, is as granular as the halo around it and is not taken."""
+    from ml.postprocess import mask_solidity
+
+    g, piece = _body_with_loose_cells()
+    none = np.zeros_like(piece)
+    assert mask_solidity(piece) < engine.RESCUE_MIN_SOLIDITY
+    body = engine._opened_body(g, piece, none, engine.RESCUE_MIN_SOLIDITY)
+    assert body is not None
+    yy, xx = np.mgrid[:240, :240]
+    disc = np.hypot(xx - 120, yy - 120) <= 50
+    assert (body & disc).sum() / (body | disc).sum() > 0.93
+    g, piece = _body_with_loose_cells(clump=True)
+    opened = engine._open(piece.astype(np.uint8), engine.OPENED_RADIUS * np.sqrt(piece.sum() / np.pi)) > 0
+    assert mask_solidity(opened) >= 0.85 and opened.sum() >= engine.OPENED_MIN_SHARE * piece.sum()
+    assert engine._opened_body(g, piece, none, engine.RESCUE_MIN_SOLIDITY) is None  # only its granularity refuses it
