@@ -460,7 +460,7 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     small = ((RESCUE_GREY_SMALL_FACTOR * min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)
              if RESCUE_GREY_SMALL_FACTOR else None)
     picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small, gray=gray,
-                               opened_clear_of=_model_objects(fg, min_area)), cp >= threshold)
+                               opened_clear_of=lambda: _model_objects(fg, min_area)), cp >= threshold)
     if partly is not None and partly.any() and picked.any():
         picked = _covering(picked, partly, lab)
     if not picked.any():
@@ -660,14 +660,14 @@ def _solid_enough(lab: np.ndarray, stats: np.ndarray, keep: np.ndarray, min_soli
 
 def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0,
               small: tuple[float, float, float] | None = None, gray: np.ndarray | None = None,
-              opened_clear_of: np.ndarray | None = None) -> np.ndarray:
+              opened_clear_of: Callable[[], np.ndarray] | None = None) -> np.ndarray:
     """The connected pieces of ``candidates`` of at least ``min_area`` px and ``min_solidity``,
     off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``; with
     ``small`` = (area, solidity, circularity), smaller pieces from that area too when at least
     that solid and their outline that round; with ``gray``, a piece less solid than
     ``min_solidity`` is taken opened when ``_opened_body`` finds a body in it (and it has at
-    most ``RESCUE_MAX_OVERLAP`` of its area on ``opened_clear_of`` too, when given: an opened
-    body replaces no object)."""
+    most ``RESCUE_MAX_OVERLAP`` of its area on the mask ``opened_clear_of()`` too, when given,
+    computed only when a piece is tried: an opened body replaces no object)."""
     candidates = candidates.astype(np.uint8)
     h, w = candidates.shape
     ox, oy, cw, ch = cv2.boundingRect(candidates)  # the work stays inside the candidates' bounding box
@@ -693,8 +693,10 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
     out[oy:oy + ch, ox:ox + cw] = keep[lab]
     if gray is not None and min_solidity > 0 and OPENED_RADIUS:
         ragged = clear & (area >= min_area) & ~keep
-        if opened_clear_of is not None:
-            ragged &= np.bincount(lab[opened_clear_of[oy:oy + ch, ox:ox + cw]], minlength=n) <= RESCUE_MAX_OVERLAP * area
+        others = taken  # the objects kept out of an opened body's ring
+        if opened_clear_of is not None and ragged.any():
+            others = opened_clear_of()
+            ragged &= np.bincount(lab[others[oy:oy + ch, ox:ox + cw]], minlength=n) <= RESCUE_MAX_OVERLAP * area
         for i in np.flatnonzero(ragged):
             pad = int(np.ceil((OPENED_RADIUS + CONTRAST_RING) * np.sqrt(area[i] / np.pi))) + 12
             y0, x0 = max(0, oy + y[i] - pad), max(0, ox + x[i] - pad)
@@ -702,7 +704,6 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
             piece = np.zeros((y1 - y0, x1 - x0), bool)
             piece[oy + y[i] - y0:oy + y[i] + bh[i] - y0, ox + x[i] - x0:ox + x[i] + bw[i] - x0] = \
                 lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i
-            others = taken if opened_clear_of is None else opened_clear_of  # out of its ring
             body = _opened_body(gray[y0:y1, x0:x1], piece, others[y0:y1, x0:x1] > 0, min_solidity)
             if body is not None:
                 out[y0:y1, x0:x1] |= body
