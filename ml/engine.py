@@ -80,12 +80,12 @@ RESCUE_MIN_MARKED = 0.4  # refinement may move a rescued object's edge and reach
 # background and loose cells: darkness below this is not taken, whatever Otsu finds there
 RESCUE_MIN_DARKNESS = 0.25
 # a rescue candidate clear of every network object that its refinement made ragged by taking
-# in loose cells around it is tried opened (by a disc of OPENED_RADIUS x its
-# equivalent radius, its largest piece kept): it is taken when the opening leaves
-# OPENED_MIN_SHARE of it, as solid as the compact rule asks (COMPACT_MIN_SOLIDITY; a shape cut
-# out of a ragged one must be clearly compact), and smoother than the free ring around it
-# (granularity under GRANULAR_MIN_RING_SHARE x the ring's): a body with loose cells stuck to its
-# rim, not a clump of loose cells (None: off)
+# in loose cells around it is tried opened (by a disc of OPENED_RADIUS x its equivalent radius,
+# its largest piece kept): it is taken when the opening leaves OPENED_MIN_SHARE of it, as solid
+# as the compact rule asks (COMPACT_MIN_SOLIDITY; a shape cut out of a ragged one must be
+# clearly compact), and smoother than the free ring around it (granularity under
+# GRANULAR_MIN_RING_SHARE x the ring's): a body with loose cells stuck to its rim, not a clump
+# of loose cells (None: off)
 OPENED_RADIUS: float | None = 0.2
 OPENED_MIN_SHARE = 0.6
 RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 turns it off)
@@ -497,9 +497,10 @@ def _split_off_grey(gray: np.ndarray, under: list[dict], reported: list[dict], t
         return []
     sh, sw = _classical.work_shape(h, w)
     s = sh / h
-    found = cv2.resize(rasterize(reported, h, w).astype(np.uint8) > 0, (sw, sh), interpolation=cv2.INTER_NEAREST) \
-        if (sh, sw) != (h, w) else rasterize(reported, h, w) > 0
-    cp = _classical.classical_prob(gray, at_work_size=True, exclude=found, min_threshold=RESCUE_MIN_DARKNESS)
+    found = (rasterize(reported, h, w) > 0).astype(np.uint8)
+    if (sh, sw) != (h, w):
+        found = cv2.resize(found, (sw, sh), interpolation=cv2.INTER_NEAREST)
+    cp = _classical.classical_prob(gray, at_work_size=True, exclude=found > 0, min_threshold=RESCUE_MIN_DARKNESS)
     out = []
     for p in picked:
         scaled = {"exterior": (np.asarray(p["exterior"], np.float64) * s).tolist(),
@@ -714,9 +715,10 @@ def _opened_body(gray: np.ndarray, piece: np.ndarray, taken: np.ndarray, min_sol
     """The body inside a ragged rescue candidate ``piece`` (a window of the image ``gray``, with
     the objects ``taken`` there), or None: the piece opened by a disc of ``OPENED_RADIUS`` x its
     equivalent radius, its largest part, when that keeps ``OPENED_MIN_SHARE`` of the piece, is at
-    least ``min_solidity`` and ``COMPACT_MIN_SOLIDITY`` solid and is smoother than the free ring around it (its granularity
-    under ``GRANULAR_MIN_RING_SHARE`` x the ring's, ``_look``): loose cells stuck to a grey
-    body's rim are cut off, and a clump of loose cells is as granular as its ring."""
+    least ``min_solidity`` and ``COMPACT_MIN_SOLIDITY`` solid and is smoother than the free ring
+    around it (its granularity under ``GRANULAR_MIN_RING_SHARE`` x the ring's, ``_look``): loose
+    cells stuck to a grey body's rim are cut off, and a clump of loose cells is as granular as
+    its ring."""
     area = int(piece.sum())
     opened = _open(piece.astype(np.uint8), OPENED_RADIUS * np.sqrt(area / np.pi))
     n, parts, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
@@ -804,7 +806,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact, mask=mask)
     del mask
-    floor = None
+    floor, under = None, []
     if card.min_confidence is not None:  # the floors move with the threshold
         floor = card.min_confidence + (threshold - 0.5)
         lowest = floor if COMPACT_MIN_CONFIDENCE is None else min(floor, COMPACT_MIN_CONFIDENCE + (threshold - 0.5))
