@@ -503,9 +503,7 @@ def _split_off_grey(gray: np.ndarray, under: list[dict], reported: list[dict], t
     cp = _classical.classical_prob(gray, at_work_size=True, exclude=found > 0, min_threshold=RESCUE_MIN_DARKNESS)
     out = []
     for p in picked:
-        scaled = {"exterior": (np.asarray(p["exterior"], np.float64) * s).tolist(),
-                  "holes": [(np.asarray(r, np.float64) * s).tolist() for r in p["holes"]]}
-        inside = rasterize([scaled], sh, sw) > 0
+        inside = rasterize([_transformed(p, scale=s)], sh, sw) > 0
         if not inside.any():
             continue
         values = cp[inside]
@@ -522,14 +520,18 @@ def _touches_any(poly: dict, bbox, others: list[dict], width: int, height: int, 
     near = [o for o in others if o["metrics"].get("bbox") and _boxes_meet(o["metrics"]["bbox"], (x0, y0, x1, y1))]
     if not near:
         return False
-
-    def shifted(q):
-        return {"exterior": (np.asarray(q["exterior"], np.float64) - (x0, y0)).tolist(),
-                "holes": [(np.asarray(r, np.float64) - (x0, y0)).tolist() for r in q["holes"]]}
-
-    own = rasterize([shifted(poly)], y1 - y0, x1 - x0) > 0
+    own = rasterize([_transformed(poly, origin=(x0, y0))], y1 - y0, x1 - x0) > 0
     grown = cv2.dilate(own.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) > 0
-    return bool((rasterize([shifted(o) for o in near], y1 - y0, x1 - x0)[grown & ~own] > 0).any())
+    others = rasterize([_transformed(o, origin=(x0, y0)) for o in near], y1 - y0, x1 - x0)
+    return bool((others[grown & ~own] > 0).any())
+
+
+def _transformed(poly: dict, scale: float = 1.0, origin=(0.0, 0.0)) -> dict:
+    """The rings of ``poly`` scaled by ``scale`` and then seen from ``origin`` (x, y)."""
+    def ring(r):
+        return (np.asarray(r, np.float64) * scale - origin).tolist()
+
+    return {"exterior": ring(poly["exterior"]), "holes": [ring(r) for r in poly["holes"]]}
 
 
 def _boxes_meet(bbox, window) -> bool:
