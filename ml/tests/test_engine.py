@@ -666,3 +666,21 @@ def test_loose_cells_stuck_to_a_grey_body_are_cut_off_but_a_clump_of_cells_is_no
     opened = engine._open(piece.astype(np.uint8), engine.OPENED_RADIUS * np.sqrt(piece.sum() / np.pi)) > 0
     assert mask_solidity(opened) >= 0.85 and opened.sum() >= engine.OPENED_MIN_SHARE * piece.sum()
     assert engine._opened_body(g, piece, none, engine.RESCUE_MIN_SOLIDITY) is None  # only its granularity refuses it
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_grey_body_whose_rescue_took_in_loose_cells_is_found_opened(monkeypatch, seed):
+    """Through ``segment``: the network marks nothing; the first rescue's candidate, refined,
+    takes in the loose cells stuck to the grey body and is too ragged, so only the opened
+    candidate (``OPENED_RADIUS``) finds the body, at its own size."""
+    g, _ = _body_with_loose_cells(seed)
+    field = np.full((600, 600), 0.85, np.float32)
+    field[180:420, 180:420] = g
+    _network_returns(monkeypatch, np.zeros((600, 600), np.float32))
+    img = np.round(field * 230).astype(np.uint8)
+    (p,) = engine.segment(img).polygons
+    m = p["metrics"]
+    assert abs(m["centroid_x"] - 300) < 4 and abs(m["centroid_y"] - 300) < 4
+    assert abs(m["equivalent_diameter_px"] - 100) < 6 and m["solidity"] > 0.95
+    monkeypatch.setattr(engine, "OPENED_RADIUS", None)
+    assert engine.segment(img).polygons == []
