@@ -9,7 +9,7 @@ dark debris, a linear illumination gradient, blur and noise; every third image a
 with a narrow range (LZW-compressed, as OpenCV writes TIFFs), the others 8-bit PNGs. The
 reference is every spheroid whole (a later spheroid never takes an earlier one's pixels).
 
-    python -m ml.probe OUT --seed 0 --n 30
+    python -m ml.probe --out OUT --n 30 --seed 0
     python -m ml.evaluate --images OUT/images --masks OUT/masks
 """
 
@@ -21,6 +21,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from ml.holdout import parse_size  # the same command line as ml.holdout's
 
 __all__ = ["render", "write_set"]
 
@@ -100,8 +102,8 @@ def render(seed: int, size: tuple[int, int] = (1000, 1000)) -> tuple[np.ndarray,
     return img.astype(np.float32), labels
 
 
-def write_set(out: Path, seed: int, n: int, size: tuple[int, int] = (1000, 1000)) -> list[Path]:
-    """Write ``n`` scenes (seeds ``seed``...) as ``out/images/probe_S.png|.tif`` and their label
+def write_set(out: Path, n: int, seed: int, size: tuple[int, int] = (1000, 1000)) -> list[Path]:
+    """Write ``n`` scenes (seeds ``seed .. seed + n - 1``; arguments as ``ml.holdout.write_set``'s) as ``out/images/probe_S.png|.tif`` and their label
     masks as ``out/masks/probe_S.png``; returns the image paths."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -122,12 +124,12 @@ def write_set(out: Path, seed: int, n: int, size: tuple[int, int] = (1000, 1000)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ml.probe", description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", type=Path)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n", type=int, default=30)
-    ap.add_argument("--size", type=int, nargs=2, default=(1000, 1000), metavar=("H", "W"))
+    ap.add_argument("--out", type=Path, required=True, help="output folder (images/, masks/)")
+    ap.add_argument("--n", type=int, default=30, help="number of images")
+    ap.add_argument("--seed", type=int, default=0, help="first seed; image i uses seed + i")
+    ap.add_argument("--size", type=parse_size, default=(1000, 1000), help="N or HxW (default 1000)")
     args = ap.parse_args(argv)
-    paths = write_set(args.out, args.seed, args.n, tuple(args.size))
+    paths = write_set(args.out, args.n, args.seed, args.size)
     print(f"{len(paths)} images in {args.out / 'images'}, label masks in {args.out / 'masks'}")
     return 0
 
