@@ -54,6 +54,57 @@ def test_compressed_tiffs_as_microscope_software_writes_them(compression):
     assert probe(b.getvalue()).width == a.shape[1]
 
 
+def _tiff(a, **kw) -> bytes:
+    b = io.BytesIO()
+    tifffile.imwrite(b, a, **kw)
+    return b.getvalue()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_min_is_white_tiff_is_read_with_dark_objects_dark(dtype):
+    """ImageJ saves an image shown with an inverting LUT as a min-is-white TIFF: its stored
+    values are the inverse of what is seen. Read as seen: the spheroid dark on a light field."""
+    s = _scene()
+    top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
+    seen = ((0.8 - 0.6 * s) * top).astype(dtype)
+    stored = (top - seen).astype(dtype)
+    arr, info = read_image(_tiff(stored, photometric="miniswhite"))
+    assert info.channels == 1 and arr.dtype == dtype
+    assert np.allclose(normalize(arr), normalize(seen), atol=1e-6)
+    assert arr[32, 40] < arr[2, 2]  # the object stays dark
+    bilevel, _ = read_image(_tiff(s > 0, photometric="miniswhite"))  # 1 is black
+    assert bilevel.dtype == np.uint8 and bilevel[32, 40] == 0 and bilevel[2, 2] == 255
+
+
+def test_palette_tiff_is_read_as_its_colours_not_its_indices():
+    s = _scene()
+    grey = (200 - 150 * s).astype(np.uint8)
+    order = np.random.default_rng(0).permutation(256)  # index i shows grey order[i]
+    indices = np.argsort(order)[grey].astype(np.uint8)
+    colormap = np.repeat(order[None].astype(np.uint16) * 257, 3, axis=0)
+    data = _tiff(indices, photometric="palette", colormap=colormap)
+    arr, info = read_image(data)
+    assert info.channels == 3 and probe(data).channels == 3 and arr.shape == grey.shape + (3,)
+    assert np.array_equal(arr[..., 0], grey.astype(np.uint16) * 257)
+
+
+def test_cmyk_tiff_is_read_as_rgb():
+    s = _scene()
+    cmyk = np.zeros(s.shape + (4,), np.uint8)
+    cmyk[..., 3] = (50 + 150 * s).astype(np.uint8)  # black ink on the object
+    cmyk[..., 0] = 255 * (1 - s).astype(np.uint8)  # cyan around it
+    arr, info = read_image(_tiff(cmyk, photometric="separated"))
+    assert info.channels == 3 and arr.shape == s.shape + (3,) and arr.dtype == np.uint8
+    assert tuple(arr[32, 40]) == (55, 55, 55) and tuple(arr[2, 2]) == (0, 205, 205)
+
+
+def test_tiff_in_an_unread_colour_space_is_refused():
+    data = _tiff(np.zeros((8, 9, 3), np.uint8), photometric="cielab")
+    for read in (read_image, probe):
+        with pytest.raises(ImageReadError, match="colour space is not supported"):
+            read(data)
+
+
 def test_probe_reads_header_formats():
     rgb = np.zeros((10, 20, 3), np.uint8)
     for fmt in ("PNG", "JPEG", "BMP", "TIFF"):

@@ -68,6 +68,15 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
+def cielab_tiff(width: int = 20, height: int = 10) -> bytes:
+    """A valid 8-bit TIFF whose pixels are CIE L*a*b* colours (a colour space ml.io refuses)."""
+    import tifffile
+
+    out = io.BytesIO()
+    tifffile.imwrite(out, np.zeros((height, width, 3), np.uint8), photometric="cielab")
+    return out.getvalue()
+
+
 def huge_png_header(width: int = 30_000, height: int = 30_000) -> bytes:
     """A tiny PNG whose header declares width x height pixels (a decompression bomb's shape)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)

@@ -102,6 +102,7 @@ BAD_FILES = [
     ("page.png", f.HTML, 415, "not_an_image"),
     ("bomb.png", f.huge_png_header(), 413, "too_many_pixels"),
     ("bomb.tif", f.huge_tiff_header(), 413, "too_many_pixels"),
+    ("lab.tif", f.cielab_tiff(), 415, "unsupported_format"),
     ("../../etc/evil.png", f.png_bytes(seed=42), 400, "unsafe_filename"),
     ("../", f.png_bytes(seed=43), 400, "unsafe_filename"),
 ]
