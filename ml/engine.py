@@ -23,7 +23,7 @@ import numpy as np
 
 from ml import classical as _classical
 from ml import complete as _complete
-from ml.geometry import rasterize
+from ml.geometry import polygon_area, rasterize
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances, mask_solidity, outlines
@@ -103,6 +103,13 @@ PARTLY_MARKED_MIN_COVER = 0.9  # ... and only by a rescued body that covers this
 # an object under the floor that step 5 split off a reported object, compact, round and marked
 # by the second rescue's map, is a grey body the refinement had merged into it (``_split_off_grey``)
 SPLIT_OFF_GREY = True
+# an object whose outline fills its axis-aligned bounding box (holes not counted) and is mostly of one grey (the share
+# of its pixels 2 px in from its edge within OVERLAY_FLAT_TOLERANCE of their median, normalised
+# grey) is a burned-in overlay, a scale bar or a label box with text on it: a spheroid is
+# textured and round (extent about pi / 4); not reported (None: off)
+OVERLAY_MIN_EXTENT: float | None = 0.9
+OVERLAY_MIN_FLAT_SHARE = 0.6
+OVERLAY_FLAT_TOLERANCE = 0.02
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
@@ -819,7 +826,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     for p in polys:
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
     keep = [not (card.border_min_solidity is not None and _irregular_at_border(p, card.border_min_solidity, w, h))
-            and not outside_a_round_edge(p["exterior"], w, h)
+            and not outside_a_round_edge(p["exterior"], w, h) and not _an_overlay(gray, p)
             and (floor is None or p["confidence"] >= floor or kept_under_floor(p, w, h, threshold)) for p in polys]
     if SPLIT_OFF_GREY and card.kind == "unet" and floor is not None and under and any(keep):
         t_split = time.perf_counter()
@@ -943,6 +950,23 @@ def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> d
         if res is not None:
             out[k - 1] = res
     return out
+
+
+def _an_overlay(gray: np.ndarray, poly: dict) -> bool:
+    """Whether a measured object is a burned-in overlay (``OVERLAY_MIN_EXTENT``,
+    ``OVERLAY_MIN_FLAT_SHARE``): a filled rectangle mostly of one grey, as a scale bar is."""
+    x, y, bw, bh = poly["metrics"]["bbox"]
+    # the outline's own extent: letters punched out of a label box are holes in it
+    if OVERLAY_MIN_EXTENT is None or not bw or not bh or polygon_area(poly["exterior"]) < OVERLAY_MIN_EXTENT * bw * bh:
+        return False
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    window = gray[y0:int(np.ceil(y + bh)) + 1, x0:int(np.ceil(x + bw)) + 1]
+    inside = rasterize([_transformed(poly, origin=(x0, y0))], *window.shape).astype(np.uint8)
+    core = cv2.erode(inside, _K5) > 0  # its edge pixels blend with the background
+    if not core.any():
+        return False
+    grey = window[core]
+    return float(np.mean(np.abs(grey - np.median(grey)) <= OVERLAY_FLAT_TOLERANCE)) >= OVERLAY_MIN_FLAT_SHARE
 
 
 def outside_a_round_edge(exterior, width: int, height: int) -> bool:

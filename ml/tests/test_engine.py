@@ -684,3 +684,52 @@ def test_a_grey_body_whose_rescue_took_in_loose_cells_is_found_opened(monkeypatc
     assert abs(m["equivalent_diameter_px"] - 100) < 6 and m["solidity"] > 0.95
     monkeypatch.setattr(engine, "OPENED_RADIUS", None)
     assert engine.segment(img).polygons == []
+
+
+def _with_overlays(img):
+    """A grey copy of a real image with what microscope software burns into it: a black scale
+    bar with its label above it, and a black label box with white text on it."""
+    import cv2
+
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    g = np.ascontiguousarray(g.copy())
+    h, w = g.shape
+    cv2.rectangle(g, (w - 260, h - 60), (w - 60, h - 30), 0, -1)
+    cv2.putText(g, "200 um", (w - 220, h - 70), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 3)
+    cv2.rectangle(g, (20, 20), (320, 80), 0, -1)
+    cv2.putText(g, "D3 A4 10x", (30, 65), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 255, 3)
+    return g
+
+
+def test_a_burned_in_scale_bar_and_label_box_are_no_spheroids(monkeypatch, pair):
+    """Dark, solid and confidently marked, but rectangles filling their bounding box, mostly of
+    one grey (the label's letters are holes in the box): not reported (``OVERLAY_MIN_EXTENT``);
+    the spheroids are, as without the overlays."""
+    img = _with_overlays(pair)
+    plain = sorted(round(p["metrics"]["centroid_x"]) for p in engine.segment(pair).polygons)
+    assert sorted(round(p["metrics"]["centroid_x"]) for p in engine.segment(img).polygons) == plain
+    monkeypatch.setattr(engine, "OVERLAY_MIN_EXTENT", None)
+    boxes = [p["metrics"]["bbox"] for p in engine.segment(img).polygons if p["metrics"]["centroid_y"] < 100
+             or p["metrics"]["centroid_y"] > img.shape[0] - 100]
+    assert len(boxes) == 2  # the bar and the box, reported without the rule
+
+
+def test_an_overlay_is_a_flat_rectangle_not_a_flat_disc_or_a_textured_rectangle():
+    import cv2
+
+    from ml.postprocess import outlines
+
+    def measured(mask):
+        ext, holes = outlines(mask)
+        return {"exterior": ext, "holes": holes, "metrics": engine.measure(ext, holes)}
+
+    g = np.full((200, 300), 0.9, np.float32)
+    bar = np.zeros(g.shape, np.uint8)
+    cv2.rectangle(bar, (40, 60), (240, 90), 1, -1)
+    disc = np.zeros(g.shape, np.uint8)
+    cv2.circle(disc, (150, 100), 60, 1, -1)
+    flat = np.where(bar | disc, 0.05, g).astype(np.float32)
+    assert engine._an_overlay(flat, measured(bar))
+    assert not engine._an_overlay(flat, measured(disc))  # a saturated spheroid: round
+    textured = np.where(bar, np.random.default_rng(0).uniform(0.0, 0.3, g.shape), g).astype(np.float32)
+    assert not engine._an_overlay(textured, measured(bar))
