@@ -18,7 +18,7 @@ MIN_THRESHOLD = 0.15  # darkness below this is background, whatever Otsu finds
 def work_shape(h: int, w: int) -> tuple[int, int]:
     """(height, width) of an h x w image at the working size (never enlarged)."""
     s = min(1.0, WORK_SIZE / max(h, w))
-    return (max(8, round(h * s)), max(8, round(w * s))) if s < 1 else (h, w)
+    return (max(min(8, h), round(h * s)), max(min(8, w), round(w * s))) if s < 1 else (h, w)
 
 
 def classical_prob(gray: np.ndarray, *, at_work_size: bool = False, exclude: np.ndarray | None = None,

@@ -733,3 +733,19 @@ def test_an_overlay_is_a_flat_rectangle_not_a_flat_disc_or_a_textured_rectangle(
     assert not engine._an_overlay(flat, measured(disc))  # a saturated spheroid: round
     textured = np.where(bar, np.random.default_rng(0).uniform(0.0, 0.3, g.shape), g).astype(np.float32)
     assert not engine._an_overlay(textured, measured(bar))
+
+
+@pytest.mark.parametrize("model", [engine.DEFAULT_MODEL, "classical"])
+def test_images_a_few_pixels_thin_are_segmented_without_error(model, single):
+    """A strip of a real image a few pixels thin (the classical working size once enlarged such a
+    side to 8 px, and the rescue compared maps of two shapes): segmented, outlines inside it."""
+    import cv2
+
+    g = cv2.cvtColor(single, cv2.COLOR_RGB2GRAY) if single.ndim == 3 else single
+    for h, w in [(3, 700), (700, 3), (7, 900), (2, 2), (5, 3000)]:
+        strip = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+        res = engine.segment(strip, model=model)
+        assert (res.width, res.height) == (w, h)
+        for p in res.polygons:
+            xy = np.asarray(p["exterior"])
+            assert xy.min() >= 0 and xy[:, 0].max() <= w and xy[:, 1].max() <= h
