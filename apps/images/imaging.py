@@ -5,7 +5,8 @@ Every file is judged by what it decodes to, never by its name or declared type:
 
 1. the header is probed (``ml.io.probe``): non-images, SVG/HTML, empty files and
    unsupported formats are refused here, and so is anything whose header declares more
-   pixels than the limit, before a single pixel is decoded (decompression bombs);
+   pixels than the limit, before a single pixel is decoded (decompression bombs), or a side
+   under ``MIN_SIDE_PX``;
 2. the first page is fully decoded (``ml.io.read_image``): truncated or corrupt data fails;
 3. a thumbnail is made from the decoded pixels, contrast-stretched by ``ml.io.normalize``
    so 16-bit and dim images are visible.
@@ -24,6 +25,7 @@ from PIL import Image as PILImage
 from ml import io as mlio
 
 THUMBNAIL_SIZE = 256
+MIN_SIDE_PX = 16  # a narrower image (a strip, a 1 x N line scan) holds no spheroid: refused
 _CHUNK = 1024 * 1024
 
 
@@ -103,6 +105,12 @@ def decode_and_thumbnail(fh: BinaryIO, *, max_pixels: int) -> Decoded:
                 code="too_many_pixels",
             )
         raise err from exc
+    if min(header.width, header.height) < MIN_SIDE_PX:
+        raise ImagingError(
+            f"The image is {header.width} x {header.height} pixels; both sides must be at least "
+            f"{MIN_SIDE_PX} px to hold a spheroid.",
+            code="too_small",
+        )
     if header.width * header.height > max_pixels:
         raise ImagingError(
             f"The image is {header.width} x {header.height} = {header.width * header.height:,} pixels, "

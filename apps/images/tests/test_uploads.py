@@ -103,6 +103,8 @@ BAD_FILES = [
     ("bomb.png", f.huge_png_header(), 413, "too_many_pixels"),
     ("bomb.tif", f.huge_tiff_header(), 413, "too_many_pixels"),
     ("lab.tif", f.cielab_tiff(), 415, "unsupported_format"),
+    ("line.png", f.png_bytes(700, 1), 400, "too_small"),
+    ("strip.tif", f.tiff16_bytes(12, 400), 400, "too_small"),
     ("../../etc/evil.png", f.png_bytes(seed=42), 400, "unsafe_filename"),
     ("../", f.png_bytes(seed=43), 400, "unsafe_filename"),
 ]
