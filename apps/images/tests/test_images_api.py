@@ -137,7 +137,7 @@ def test_deleting_a_project_removes_its_files_and_publishes(project_with_owner, 
 def test_list_paginates_searches_orders_and_validates(project_with_owner):
     owner, project = project_with_owner
     names = ["beta.png", "alpha.png", "gamma-spheroid.png", "delta-spheroid.png"]
-    f.upload(owner, project.id, [(n, f.png_bytes(seed=i, width=10 + i)) for i, n in enumerate(names)])
+    f.upload(owner, project.id, [(n, f.png_bytes(seed=i, width=20 + i)) for i, n in enumerate(names)])
     url = f"/api/v1/projects/{project.id}/images/"
     page1 = owner.get(url, {"page_size": 3, "ordering": "name"}).json()
     assert page1["count"] == 4 and page1["page"] == 1 and page1["previous"] is None
@@ -146,7 +146,7 @@ def test_list_paginates_searches_orders_and_validates(project_with_owner):
     page2 = owner.get(page1["next"]).json()
     assert [r["original_name"] for r in page2["results"]] == sorted(names)[3:] and page2["next"] is None
     by_width = owner.get(url, {"ordering": "-width"}).json()["results"]
-    assert [r["width"] for r in by_width] == [13, 12, 11, 10]
+    assert [r["width"] for r in by_width] == [23, 22, 21, 20]
     found = owner.get(url, {"search": "SPHEROID"}).json()
     assert {r["original_name"] for r in found["results"]} == {"gamma-spheroid.png", "delta-spheroid.png"}
     for bad in ({"ordering": "sha256; drop"}, {"status": "exploded"}, {"page_size": 0}):
