@@ -27,8 +27,11 @@ from apps.tasks.models import ACTIVE, Job
 TERMINAL = [JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.DEAD.value]
 
 
-def claim_order() -> list:
-    """The order in which queued jobs are claimed (and queue positions computed)."""
+def claim_order(*, last_first: bool = False) -> list:
+    """The order in which queued jobs are claimed (and queue positions computed); with
+    ``last_first``, the reverse: the jobs claimed last first."""
+    if last_first:
+        return [F("priority").asc(), F("queued_at").desc(), F("id").desc()]
     return [F("priority").desc(), F("queued_at").asc(), F("id").asc()]
 
 

@@ -689,7 +689,7 @@ def resend_missing(queue: str, *, grace_seconds: float | None = None) -> int:
     """Reconciler: make sure every eligible queued job has a message waiting for it.
 
     Messages are interchangeable wake-ups, so the deficit is ``eligible jobs - ready
-    messages``; the oldest-dispatched jobs get a fresh message. Jobs submitted in the last
+    messages``; that many stale jobs, the last in claim order, get a fresh message. Jobs submitted in the last
     ``grace_seconds`` are left alone (their on-commit message may be in flight).
     """
     grace = lease_seconds() if grace_seconds is None else grace_seconds
@@ -706,8 +706,11 @@ def resend_missing(queue: str, *, grace_seconds: float | None = None) -> int:
     deficit = stale_count - max(0, waiting - fresh)
     if deficit <= 0:
         return 0
+    # A wake-up claims the best job whichever job it names; writing its dispatch time locks the
+    # row for a moment, and a claim skips locked rows: the jobs claimed last take the fresh
+    # messages, so that a claim running meanwhile is not turned away from the best one.
     sent = 0
-    for job_id, priority in stale.order_by(*selectors.claim_order()).values_list("id", "priority")[:deficit]:
+    for job_id, priority in stale.order_by(*selectors.claim_order(last_first=True)).values_list("id", "priority")[:deficit]:
         if send_wakeup(job_id, queue, priority):
             sent += 1
     if sent:

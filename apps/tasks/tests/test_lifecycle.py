@@ -308,6 +308,21 @@ def test_reconciler_resends_only_missing_messages(flushed_broker, django_capture
     assert {j.id for j in jobs} == set(Job.objects.values_list("id", flat=True))
 
 
+def test_reconciler_leaves_the_next_job_to_claim_alone(flushed_broker, django_capture_on_commit_callbacks):
+    """A consumer holds a prefetched message the broker no longer counts as ready: the
+    reconciler sends one more, and marks a job last in claim order as dispatched, not the
+    high-priority job a claim may be locking that row against (a claim skips locked rows)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        normals = [submit() for _ in range(3)]
+        high = submit(priority=Priority.HIGH)
+    flushed_broker.queues[testing.QUEUE].get_nowait()  # prefetched by a consumer
+    before = dict(Job.objects.values_list("id", "dispatched_at"))
+    assert services.resend_missing(testing.QUEUE, grace_seconds=0) == 1
+    changed = [i for i, at in Job.objects.values_list("id", "dispatched_at") if at != before[i]]
+    assert changed == [normals[-1].id] != [high.id]
+    assert services.claim_next(testing.QUEUE)[0].id == high.id
+
+
 def test_broker_outage_at_submit_delays_but_keeps_the_job(monkeypatch, flushed_broker,
                                                           django_capture_on_commit_callbacks):
     def down(*a, **kw):
