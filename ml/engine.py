@@ -103,10 +103,11 @@ PARTLY_MARKED_MIN_COVER = 0.9  # ... and only by a rescued body that covers this
 # an object under the floor that step 5 split off a reported object, compact, round and marked
 # by the second rescue's map, is a grey body the refinement had merged into it (``_split_off_grey``)
 SPLIT_OFF_GREY = True
-# an object whose outline fills its axis-aligned bounding box (holes not counted) and is mostly of one grey (the share
-# of its pixels 2 px in from its edge within OVERLAY_FLAT_TOLERANCE of their median, normalised
-# grey) is a burned-in overlay, a scale bar or a label box with text on it: a spheroid is
-# textured and round (extent about pi / 4); not reported (None: off)
+# an object whose outline fills OVERLAY_MIN_EXTENT of its axis-aligned bounding box (holes not
+# counted) and is mostly of one grey (OVERLAY_MIN_FLAT_SHARE of its pixels 2 px in from its edge
+# within OVERLAY_FLAT_TOLERANCE of their median, normalised grey) is a burned-in overlay, a scale
+# bar or a label box with text on it: a spheroid is textured and round (extent about pi / 4);
+# not reported, for every model (None: off)
 OVERLAY_MIN_EXTENT: float | None = 0.9
 OVERLAY_MIN_FLAT_SHARE = 0.6
 OVERLAY_FLAT_TOLERANCE = 0.02
