@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 __all__ = ["ImageInfo", "ImageReadError", "probe", "read_image", "normalize", "SUPPORTED_FORMATS"]
 
@@ -177,8 +177,23 @@ def _pil_info(img: Image.Image, fmt: str, png_bits: int | None) -> ImageInfo:
         um = 25400.0 / float(dpi[0])
         if 0 < um <= _MAX_PLAUSIBLE_PIXEL_UM:
             pixel_um = um
-    return ImageInfo(width=int(img.width), height=int(img.height), bit_depth=bits, channels=channels,
+    width, height = int(img.width), int(img.height)
+    if _exif_orientation(img, fmt) >= 5:  # shown turned a quarter: as wide as it is stored tall
+        width, height = height, width
+    return ImageInfo(width=width, height=height, bit_depth=bits, channels=channels,
                      pages=int(getattr(img, "n_frames", 1) or 1), pixel_size_um=pixel_um, format=fmt)
+
+
+def _exif_orientation(img: Image.Image, fmt: str) -> int:
+    """The EXIF orientation (1-8) of a JPEG, which browsers apply when they show it (a camera
+    held on its side writes 6 or 8); 1 for the other formats and for none or a bad one."""
+    if fmt != "JPEG":
+        return 1
+    try:
+        orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:
@@ -405,7 +420,9 @@ def read_image(source: Source, *, max_pixels: int | None = None) -> tuple[np.nda
             _check_pixels(info, max_pixels)
             try:
                 img.load()  # full decode: truncated data raises here
-                arr = _pil_to_array(img)
+                # the pixels as a browser shows them: the viewer draws outlines over that
+                shown = ImageOps.exif_transpose(img) if _exif_orientation(img, fmt) != 1 else img
+                arr = _pil_to_array(shown)
             except ImageReadError:
                 raise
             except Exception as exc:

@@ -162,3 +162,26 @@ def test_file_object_position_restored(tmp_path):
         assert probe(fh).width == 7
         assert fh.tell() == 3
     assert probe(str(p)).height == 5
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_is_read_turned_as_its_exif_orientation_shows_it(orientation):
+    """A camera held on its side writes the pixels as the sensor has them and an EXIF
+    orientation; browsers show the image turned by it, and the viewer draws the outlines over
+    that: the pixels, width and height are those shown (``ImageOps.exif_transpose``)."""
+    from PIL import ImageOps
+
+    stored = np.zeros((40, 64, 3), np.uint8)
+    stored[5:15, 10:30] = 200  # a mark off every symmetry axis
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    b = io.BytesIO()
+    img.save(b, "JPEG", quality=95, exif=exif.tobytes())
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(b.getvalue()))))
+    arr, info = read_image(b.getvalue())
+    assert arr.shape == shown.shape and np.array_equal(arr, shown)
+    assert (info.height, info.width) == arr.shape[:2] == ((64, 40) if orientation >= 5 else (40, 64))
+    assert (probe(b.getvalue()).width, probe(b.getvalue()).height) == (info.width, info.height)
+    raw = np.asarray(Image.open(io.BytesIO(b.getvalue())))  # the stored grid, not turned
+    assert np.array_equal(arr, raw) == (orientation == 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
@@ -300,3 +301,21 @@ def test_concurrent_uploads_cannot_both_pass_the_quota(make_user, settings):
         t.join()
     assert sorted(outcomes) == ["accepted", "quota_exceeded"]
     assert Image.objects.count() == 1 and len(f.project_files(project.id)) == 2
+
+
+def test_a_jpeg_turned_by_its_exif_orientation_is_recorded_as_shown(project_with_owner):
+    """A camera held on its side: the width and height recorded, and the thumbnail, are those of
+    the image as browsers show it (the viewer draws the outlines over that)."""
+    owner, project = project_with_owner
+    img = PILImage.fromarray(np.full((60, 100), 120, np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6  # turned a quarter clockwise when shown
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    response = f.upload(owner, project.id, [("sideways.jpg", out.getvalue())])
+    assert response.status_code == 201, response.json()
+    image = response.json()["results"][0]["image"]
+    assert (image["width"], image["height"]) == (60, 100)
+    row = Image.objects.get(id=image["id"])
+    with default_storage.open(row.thumbnail_name, "rb") as fh, PILImage.open(fh) as thumb:
+        assert thumb.size[1] > thumb.size[0]
