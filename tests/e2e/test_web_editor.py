@@ -177,3 +177,43 @@ def test_large_image_with_500_objects_stays_interactive(page, asgi_server, make_
     screenshot("500-objects", full_page=False)
     print(f"\n[bench] 4000x4000 image, 500 objects x 48 vertices, headless Chromium: main-thread time per redraw "
           f"{frame_ms:.1f} ms, {rebuild_ms:.1f} ms when every outline path is rebuilt (rasterisation may be deferred)")
+
+
+def test_a_sideways_camera_jpeg_is_shown_on_the_grid_of_its_outlines(page, asgi_server, make_user):
+    """A JPEG with EXIF orientation 6 (stored 200 x 120, a white band along its top): the
+    browser shows it turned, 120 x 200 with the band along the right; the image's recorded size
+    and outline coordinates are those of the turned image, so the band lies where the
+    coordinates say (drawn stretched into the stored size, it did not)."""
+    import numpy as np
+    from PIL import Image
+
+    from apps.images import api as images_api
+    from apps.segmentation import api as seg_api
+
+    stored = np.full((120, 200), 60, np.uint8)
+    stored[:30] = 255
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=95, exif=exif.tobytes())
+    data = out.getvalue()
+    owner = make_user(password=PASSWORD)
+    project = images_api.create_project(actor_id=owner.id, name="Sideways", pixel_size_um=1.0)
+    [result] = images_api.upload_images(actor_id=owner.id, project_id=project.id, files=[
+        images_api.UploadInput(name="sideways.jpg", file=io.BytesIO(data), size=len(data))])
+    assert result.accepted and (result.image.width, result.image.height) == (120, 200)
+    seg_api.save_edit(user_id=owner.id, image_id=result.image.id, base_version=None,
+                      polygons=[square(95, 20, 115, 40)])
+    log_in(page, str(asgi_server), owner)
+    page.goto(f"{asgi_server}/images/{result.image.id}/")
+    page.wait_for_function("() => window.spheroseg && window.spheroseg.imageLoaded && window.spheroseg.objectCount === 1")
+    shot = Image.open(io.BytesIO(page.screenshot())).convert("L")
+    ratio = page.evaluate("window.devicePixelRatio")
+
+    def grey_at(x, y):
+        sx, sy = page.evaluate(f"window.spheroseg.imageToScreen({x}, {y})")
+        return shot.getpixel((int(sx * ratio), int(sy * ratio)))
+
+    assert grey_at(105, 150) > 200 and grey_at(105, 60) > 200  # the band, right, off the outline
+    assert grey_at(30, 150) < 120 and grey_at(60, 100) < 120
