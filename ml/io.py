@@ -185,9 +185,10 @@ def _pil_info(img: Image.Image, fmt: str, png_bits: int | None) -> ImageInfo:
 
 
 def _exif_orientation(img: Image.Image, fmt: str) -> int:
-    """The EXIF orientation (1-8) of a JPEG, which browsers apply when they show it (a camera
-    held on its side writes 6 or 8); 1 for the other formats and for none or a bad one."""
-    if fmt != "JPEG":
+    """The EXIF orientation (1-8) of a JPEG or PNG, which browsers apply when they show it (a
+    camera held on its side writes 6 or 8); 1 for the other formats (the viewer shows a TIFF as
+    ``read_image`` decodes it) and for none or a bad one."""
+    if fmt not in ("JPEG", "PNG"):
         return 1
     try:
         orientation = int(img.getexif().get(0x0112, 1))

@@ -164,11 +164,13 @@ def test_file_object_position_restored(tmp_path):
     assert probe(str(p)).height == 5
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_jpeg_is_read_turned_as_its_exif_orientation_shows_it(orientation):
+def test_jpeg_or_png_is_read_turned_as_its_exif_orientation_shows_it(orientation, fmt):
     """A camera held on its side writes the pixels as the sensor has them and an EXIF
-    orientation; browsers show the image turned by it, and the viewer draws the outlines over
-    that: the pixels, width and height are those shown (``ImageOps.exif_transpose``)."""
+    orientation; browsers show a JPEG or PNG turned by it (Chromium checked), and the viewer
+    draws the outlines over that: the pixels, width and height are those shown
+    (``ImageOps.exif_transpose``)."""
     from PIL import ImageOps
 
     stored = np.zeros((40, 64, 3), np.uint8)
@@ -177,7 +179,7 @@ def test_jpeg_is_read_turned_as_its_exif_orientation_shows_it(orientation):
     exif = img.getexif()
     exif[0x0112] = orientation
     b = io.BytesIO()
-    img.save(b, "JPEG", quality=95, exif=exif.tobytes())
+    img.save(b, fmt, exif=exif.tobytes())
     shown = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(b.getvalue()))))
     arr, info = read_image(b.getvalue())
     assert arr.shape == shown.shape and np.array_equal(arr, shown)
