@@ -261,10 +261,6 @@ def _tiff_pixel_size(tif, page) -> float | None:
         return None
 
 
-_MINISWHITE, _MINISBLACK, _RGB, _PALETTE, _SEPARATED = 0, 1, 2, 3, 5
-_YCBCR = 6  # tifffile decodes JPEG-compressed YCbCr to RGB
-
-
 def _tiff_open(fh: BinaryIO):
     import tifffile
 
@@ -280,13 +276,15 @@ def _tiff_open(fh: BinaryIO):
 
 
 def _tiff_info(tif) -> ImageInfo:
+    from tifffile import PHOTOMETRIC
+
     page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
     bps = page.bitspersample
     bits = int(bps[0] if isinstance(bps, tuple) else bps)
     bits = 8 if bits <= 8 else 16 if bits <= 16 else 32
     channels = int(page.samplesperpixel)
     photometric = _tiff_photometric(page)
-    if photometric in (_PALETTE, _SEPARATED):  # read as RGB
+    if photometric in (PHOTOMETRIC.PALETTE, PHOTOMETRIC.SEPARATED):  # read as RGB
         channels = 3
     # pages: a real count without decoding pixels
     try:
@@ -301,21 +299,25 @@ def _tiff_info(tif) -> ImageInfo:
 def _tiff_photometric(page) -> int:
     """The page's PhotometricInterpretation; refused (``ImageReadError``) unless it is one that
     ``_tiff_array`` turns into grey or RGB pixels: min-is-white or min-is-black grey, RGB,
-    palette, CMYK, JPEG YCbCr."""
+    palette, CMYK, JPEG YCbCr (tifffile decodes it to RGB)."""
+    from tifffile import COMPRESSION, PHOTOMETRIC
+
     photometric = int(page.photometric)
-    if photometric in (_MINISWHITE, _MINISBLACK, _RGB, _PALETTE) or (
-            photometric == _SEPARATED and int(page.samplesperpixel) >= 4) or (
-            photometric == _YCBCR and int(page.compression) in (6, 7)):
+    if photometric in (PHOTOMETRIC.MINISWHITE, PHOTOMETRIC.MINISBLACK, PHOTOMETRIC.RGB, PHOTOMETRIC.PALETTE) or (
+            photometric == PHOTOMETRIC.SEPARATED and int(page.samplesperpixel) >= 4) or (
+            photometric == PHOTOMETRIC.YCBCR and int(page.compression) in (COMPRESSION.JPEG, COMPRESSION.OJPEG)):
         return photometric
     raise ImageReadError(f"This TIFF's colour space is not supported (PhotometricInterpretation "
                          f"{photometric}); save it as greyscale or RGB.")
 
 
 def _tiff_array(tif) -> np.ndarray:
+    from tifffile import PHOTOMETRIC
+
     page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
     photometric = _tiff_photometric(page)
     arr = np.asarray(page.asarray())
-    if photometric == _PALETTE and page.colormap is not None:  # the palette's colours, not its indices
+    if photometric == PHOTOMETRIC.PALETTE and page.colormap is not None:  # the palette's colours, not its indices
         arr = np.moveaxis(np.asarray(page.colormap)[:, arr], 0, -1)
     # Squeeze leading singleton axes (e.g. 1xHxW) and move a planar sample axis last.
     while arr.ndim > 3 and arr.shape[0] == 1:
@@ -338,9 +340,9 @@ def _tiff_array(tif) -> np.ndarray:
         arr = (arr.astype(np.int32) + 32768).astype(np.uint16)
     else:
         arr = arr.astype(np.float32)
-    if photometric == _SEPARATED and arr.ndim == 3:  # CMYK inks -> RGB light
+    if photometric == PHOTOMETRIC.SEPARATED and arr.ndim == 3:  # CMYK inks -> RGB light
         arr = _cmyk_to_rgb(arr)
-    elif photometric == _MINISWHITE:  # 0 is white: the same image with 0 black
+    elif photometric == PHOTOMETRIC.MINISWHITE:  # 0 is white: the same image with 0 black
         arr = np.iinfo(arr.dtype).max - arr if np.issubdtype(arr.dtype, np.integer) else -arr
     return np.ascontiguousarray(arr)
 

@@ -689,8 +689,9 @@ def resend_missing(queue: str, *, grace_seconds: float | None = None) -> int:
     """Reconciler: make sure every eligible queued job has a message waiting for it.
 
     Messages are interchangeable wake-ups, so the deficit is ``eligible jobs - ready
-    messages``; that many stale jobs, the last in claim order, get a fresh message. Jobs submitted in the last
-    ``grace_seconds`` are left alone (their on-commit message may be in flight).
+    messages``; that many stale jobs, the last in claim order, get a fresh message. Jobs
+    submitted in the last ``grace_seconds`` are left alone (their on-commit message may be in
+    flight).
     """
     grace = lease_seconds() if grace_seconds is None else grace_seconds
     now = timezone.now()
