@@ -62,8 +62,13 @@ def cmd_segment(args) -> int:
             failed.append(str(path))
             continue
         px = args.pixel_size if args.pixel_size is not None else info.pixel_size_um
-        res = segment(img, model=args.model, threshold=args.threshold, min_area_px=args.min_area,
-                      pixel_size_um=px)
+        try:
+            res = segment(img, model=args.model, threshold=args.threshold, min_area_px=args.min_area,
+                          pixel_size_um=px)
+        except ValueError as exc:  # an image segment refuses (a line 1 px thin): the others go on
+            print(f"error: cannot segment {path}: {exc}", file=sys.stderr)
+            failed.append(str(path))
+            continue
         doc = res.to_json(path.name)
         doc["pixel_size_um"] = px
         doc["timings_s"] = res.timings

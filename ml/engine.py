@@ -766,8 +766,11 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
             raise Cancelled("segmentation cancelled")
 
     img = np.asarray(image)
-    if img.ndim not in (2, 3) or img.shape[0] < 2 or img.shape[1] < 2:
+    if img.ndim not in (2, 3):
         raise ValueError(f"Expected an HxW or HxWxC image, got shape {img.shape}")
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"The image is {img.shape[1]} x {img.shape[0]} px: too thin to segment "
+                         f"(both sides must be at least 2 px).")
     if not 0.0 < threshold < 1.0:
         raise ValueError("threshold must be in (0, 1)")
     h, w = img.shape[:2]

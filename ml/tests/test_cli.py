@@ -24,6 +24,21 @@ def test_cli_writes_json_and_overlay_and_reports_unreadable(tmp_path, demo_dir, 
     assert not (out / "broken.json").exists()
 
 
+def test_cli_reports_an_image_too_thin_to_segment_and_goes_on(tmp_path, demo_dir, capsys):
+    import numpy as np
+    from PIL import Image
+
+    line = tmp_path / "line.png"
+    Image.fromarray(np.zeros((1, 700), np.uint8)).save(line)
+    out = tmp_path / "out"
+    rc = main(["segment", str(line), str(demo_dir / "spheroid_single.png"), "--out", str(out), "--quiet"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "line.png" in err and "700 x 1 px: too thin to segment" in err and "Traceback" not in err
+    assert not (out / "line.json").exists()
+    assert len(json.loads((out / "spheroid_single.json").read_text())["polygons"]) == 1
+
+
 def test_cli_ok_exit_zero(tmp_path, demo_dir):
     rc = main(["segment", str(demo_dir / "spheroid_single.png"), "--out", str(tmp_path), "--quiet",
                "--model", "classical"])
