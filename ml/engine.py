@@ -121,6 +121,9 @@ OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object b
 # image there are ragged). A spheroid that leaked to the border by a few pixels is reported.
 BORDER_GRAZE = 0.15
 BORDER_GRAZE_MIN_CIRCULARITY = 0.5
+# an object the border floor drops is split again with the border taken as no edge of it
+# (``_split_at_border``): a spheroid joined to a neighbour the border cuts was lost with it
+BORDER_SPLIT = True
 
 
 class Cancelled(Exception):
@@ -744,6 +747,33 @@ def _opened_body(gray: np.ndarray, piece: np.ndarray, taken: np.ndarray, min_sol
     return body
 
 
+def _split_at_border(prob: np.ndarray, contact: np.ndarray | None, dropped: list[dict], threshold: float,
+                     min_area: int, min_solidity: float, pixel_size_um: float | None) -> list[dict]:
+    """The spheroids inside objects the border floor drops (cut by the border, solidity under
+    ``min_solidity``): each object split again (``instances``) with the image border taken as
+    no edge of it, so that the part the border cuts makes a peak of its own (counted as
+    background, it made none and a spheroid stayed joined to it); the pieces off the border (or
+    merely grazing it) at least ``min_solidity`` solid, measured, for the floors to judge as
+    any object."""
+    h, w = prob.shape
+    out = []
+    for poly in dropped:
+        x, y, bw, bh = poly["metrics"]["bbox"]
+        x0, y0 = max(0, int(np.floor(x)) - 2), max(0, int(np.floor(y)) - 2)
+        x1, y1 = min(w, int(np.ceil(x + bw)) + 3), min(h, int(np.ceil(y + bh)) + 3)
+        piece = rasterize([_transformed(poly, origin=(x0, y0))], y1 - y0, x1 - x0)
+        found = instances(prob[y0:y1, x0:x1], threshold=threshold, min_area_px=min_area, mask=piece,
+                          contact=None if contact is None else contact[y0:y1, x0:x1], border_continues=True)
+        if len(found) < 2:
+            continue
+        for p in found:
+            p = {**_transformed(p, origin=(-x0, -y0)), "confidence": p["confidence"]}
+            p["metrics"] = m = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
+            if not cut_by_border(p, w, h) and (m.get("solidity") or 0.0) >= min_solidity:
+                out.append(p)
+    return out
+
+
 def default_min_area(height: int, width: int) -> int:
     """Default minimum object area: 0.06 % of the image (600 px at 1000 x 1000), at least 32 px."""
     return max(32, int(round(0.0006 * height * width)))
@@ -829,6 +859,9 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     t = time.perf_counter()
     for p in polys:
         p["metrics"] = measure(p["exterior"], p["holes"], pixel_size_um=pixel_size_um)
+    if BORDER_SPLIT and card.kind == "unet" and card.border_min_solidity is not None:
+        polys += _split_at_border(prob, contact, [p for p in polys if _irregular_at_border(
+            p, card.border_min_solidity, w, h)], threshold, min_area, card.border_min_solidity, pixel_size_um)
     keep = [not (card.border_min_solidity is not None and _irregular_at_border(p, card.border_min_solidity, w, h))
             and not outside_a_round_edge(p["exterior"], w, h) and not _an_overlay(gray, p)
             and (floor is None or p["confidence"] >= floor or kept_under_floor(p, w, h, threshold)) for p in polys]

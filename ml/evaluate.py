@@ -5,6 +5,7 @@
     python -m ml.evaluate --holdout 30 --seed 1000         # images of the independent ml.holdout generator
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 2   # seen 2 x closer
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 0.5 # at half the pixels
+    python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --close-ups 1.2  # each object close up
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --gamma 1.6 # darker mid-tones
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --shading 0.3 --seed 1  # uneven light
     python -m ml.evaluate --holdout 30 --seed 7000 --size 1000x1600     # a wide field (--size N or HxW)
@@ -210,6 +211,35 @@ def zoomed_pairs(pairs, factor: float):
     return out
 
 
+def close_up_pairs(pairs, k: float):
+    """Each reference object seen close up: the square ``k`` x its diameter (its bounding box's
+    longer side) centred on it, shifted to stay inside the image (and no larger than its shorter
+    side), enlarged to that shorter side (bicubic; the mask nearest-neighbour and relabelled
+    1..N): one spheroid filling most of the field, as a higher magnification aimed at it shows
+    it, its neighbours cut by the border (they stay reference objects, as with ``--zoom``)."""
+    if not k >= 1:
+        raise ValueError("a close-up must be at least 1 x the object's diameter")
+    out = []
+    for name, img, lab in pairs:
+        lab = _relabel(lab)
+        img = np.asarray(img)
+        h, w = lab.shape
+        for i in range(1, int(lab.max()) + 1):
+            ys, xs = np.nonzero(lab == i)
+            if not len(ys):
+                continue
+            side = min(h, w, round(k * (max(np.ptp(ys), np.ptp(xs)) + 1)))
+            y0 = min(max(0, round((ys.min() + ys.max()) / 2 - side / 2)), h - side)
+            x0 = min(max(0, round((xs.min() + xs.max()) / 2 - side / 2)), w - side)
+            size = (min(h, w),) * 2
+            out.append((f"{Path(name).stem}_o{i}_c{k:g}{Path(name).suffix}",
+                        cv2.resize(np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]), size,
+                                   interpolation=cv2.INTER_CUBIC),
+                        _relabel(cv2.resize(lab[y0:y0 + side, x0:x0 + side].astype(np.uint16), size,
+                                            interpolation=cv2.INTER_NEAREST))))
+    return out
+
+
 def _in_dtype(f: np.ndarray, dtype) -> np.ndarray:
     """Float pixels back in an image's dtype (integers rounded and clipped to its range)."""
     if np.issubdtype(dtype, np.integer):
@@ -323,6 +353,9 @@ def main(argv=None):
                     help="with --images: evaluate each image seen F x as large: above 1 the 1/F crop "
                          "around its reference objects enlarged back to full size, below 1 the whole "
                          "image resampled to F x its size")
+    ap.add_argument("--close-ups", type=float, default=None, metavar="K",
+                    help="with --images: evaluate each reference object seen close up, the square K x "
+                         "its diameter around it enlarged to the image's shorter side")
     ap.add_argument("--gamma", type=float, default=None, metavar="G",
                     help="evaluate each image with its tone curve raised to the power G (after "
                          "normalisation; above 1 darker mid-tones, below 1 lighter)")
@@ -357,6 +390,8 @@ def main(argv=None):
         card_path = args.card
     if args.zoom is not None and (args.synthetic or args.holdout):
         ap.error("--zoom goes with --images and --masks")
+    if args.close_ups is not None and (args.synthetic or args.holdout):
+        ap.error("--close-ups goes with --images and --masks")
     if args.synthetic:
         pairs = synthetic_pairs(args.synthetic, args.seed, args.size)
         label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size[0]}x{args.size[1]}"
@@ -377,6 +412,12 @@ def main(argv=None):
             except ValueError as exc:
                 ap.error(f"--zoom: {exc}")
             label += f", seen {args.zoom:g} x closer" if args.zoom >= 1 else f", resampled to {args.zoom:g} x its size"
+        if args.close_ups is not None:
+            try:
+                pairs = close_up_pairs(pairs, args.close_ups)
+            except ValueError as exc:
+                ap.error(f"--close-ups: {exc}")
+            label += f", {len(pairs)} close-ups ({args.close_ups:g} x each object's diameter)"
     if args.blur or args.noise:
         try:
             pairs = degraded_pairs(pairs, args.blur, args.noise)

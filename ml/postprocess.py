@@ -115,8 +115,13 @@ def _merge_peaks(dist, peaks, saddle_ratio):
 
 
 def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np.ndarray | None = None,
-                   *, saddle_ratio: float = 0.55, min_seed_frac: float = 0.04) -> tuple[np.ndarray, int]:
-    """Split one binary component into touching objects. Returns (labels int32, count)."""
+                   *, saddle_ratio: float = 0.55, min_seed_frac: float = 0.04,
+                   border_continues: bool = False) -> tuple[np.ndarray, int]:
+    """Split one binary component into touching objects. Returns (labels int32, count).
+
+    ``border_continues``: the component's pixels on the edge of ``comp`` continue beyond it (the
+    image border cuts the object there), so a piece cut by it still makes a peak of its own; by
+    default the edge counts as background, as around an object whole in the image."""
     comp = comp.astype(np.uint8)
     H, W = comp.shape
     f = max(H, W) / float(SPLIT_SIZE)
@@ -125,7 +130,8 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
         small = (cv2.resize(comp.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) >= 0.5)
         ps = None if prob is None else cv2.resize(prob, (sw, sh), interpolation=cv2.INTER_AREA)
         cs = None if contact is None else cv2.resize(contact, (sw, sh), interpolation=cv2.INTER_AREA)
-        lab_s, n = split_touching(small, ps, cs, saddle_ratio=saddle_ratio, min_seed_frac=min_seed_frac)
+        lab_s, n = split_touching(small, ps, cs, saddle_ratio=saddle_ratio, min_seed_frac=min_seed_frac,
+                                  border_continues=border_continues)
         if n <= 1:
             return comp.astype(np.int32), 1
         lab = cv2.resize(lab_s.astype(np.float32), (W, H), interpolation=cv2.INTER_NEAREST)
@@ -135,7 +141,9 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
     area = int(comp.sum())
     convex_test = False
     # peaks and necks of the outer shape: a hole or crack inside a textured body is no neck
-    dist = cv2.distanceTransform(np.pad(ndi.binary_fill_holes(comp).astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    filled = ndi.binary_fill_holes(comp).astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(filled, 1, mode="edge" if border_continues else "constant"),
+                                 cv2.DIST_L2, 5)[1:-1, 1:-1]
     markers = np.zeros(comp.shape, np.int32)
     n = 0
     if contact is not None:
@@ -326,10 +334,11 @@ def outlines(obj_mask: np.ndarray, offset=(0, 0), eps: float = 1.0, min_hole_are
 def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50,
               contact: np.ndarray | None = None, split: bool = True, eps: float = 1.0,
               fill_holes_below: int | None = None, saddle_ratio: float = 0.55,
-              mask: np.ndarray | None = None) -> list[dict]:
+              mask: np.ndarray | None = None, border_continues: bool = False) -> list[dict]:
     """Full-resolution probability map (float32 HxW) -> list of polygon dicts (no metrics).
 
-    ``mask``: foreground to use instead of ``prob >= threshold`` (e.g. ``ml.refine.refine_mask``).
+    ``mask``: foreground to use instead of ``prob >= threshold`` (e.g. ``ml.refine.refine_mask``);
+    ``border_continues``: objects continue beyond the map's edge (``split_touching``).
     """
     fg = (prob >= threshold).astype(np.uint8) if mask is None else (mask > 0).astype(np.uint8)
     fg = fill_small_holes(fg, min_area_px if fill_holes_below is None else fill_holes_below)
@@ -345,7 +354,7 @@ def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50
         pc = prob[y0:y1, x0:x1]
         cc = contact[y0:y1, x0:x1] if contact is not None else None
         if split:
-            sub, k = split_touching(comp, pc, cc, saddle_ratio=saddle_ratio)
+            sub, k = split_touching(comp, pc, cc, saddle_ratio=saddle_ratio, border_continues=border_continues)
         else:
             sub, k = comp.astype(np.int32), 1
         for j in range(1, k + 1):

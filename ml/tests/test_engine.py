@@ -749,3 +749,22 @@ def test_images_a_few_pixels_thin_are_segmented_without_error(model, single):
         for p in res.polygons:
             xy = np.asarray(p["exterior"])
             assert xy.min() >= 0 and xy[:, 0].max() <= w and xy[:, 1].max() <= h
+
+
+def test_a_spheroid_filling_the_field_beside_one_the_border_cuts_is_found(pair, demo_dir, monkeypatch):
+    """A close-up of the pair's large spheroid (``ml.evaluate.close_up_pairs``: a square 1.2 x its
+    diameter, enlarged to 1000 px): the network's object also holds the corner of its neighbour,
+    which the border cuts, and the border floor dropped both. Split again with the border as no
+    edge (``BORDER_SPLIT``), the spheroid is found, outlined as the reference outlines it, and
+    the cut neighbour is not."""
+    from ml.evaluate import close_up_pairs
+    from ml.geometry import rasterize
+
+    ref = read_image(demo_dir.parent / "reference_masks" / "spheroid_pair.png")[0]
+    [(_, crop, lab), _] = close_up_pairs([("pair.png", pair, ref)], 1.2)
+    found = engine.segment(crop).polygons
+    assert len(found) == 1
+    outline, body = rasterize([found[0]], *lab.shape) > 0, lab == 1
+    assert (outline & body).sum() / (outline | body).sum() >= 0.9
+    monkeypatch.setattr(engine, "BORDER_SPLIT", False)
+    assert engine.segment(crop).polygons == []  # the spheroid and the cut corner, dropped as one

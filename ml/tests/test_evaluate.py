@@ -125,7 +125,28 @@ def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
             zoomed_pairs([("well.png", img, lab)], bad)
 
 
+def test_close_up_pairs_show_each_reference_object_filling_the_field():
+    from ml.evaluate import close_up_pairs
+
+    lab = _disc((200, 300), 140, 90, 20) + 2 * _disc((200, 300), 12, 170, 10)  # one in the middle, one at the edge
+    img = np.where(lab > 0, 40, 200).astype(np.uint8)
+    (n1, i1, l1), (n2, _, l2) = close_up_pairs([("well.png", img, lab)], 1.5)
+    assert (n1, n2) == ("well_o1_c1.5.png", "well_o2_c1.5.png")
+    assert i1.shape == l1.shape == l2.shape == (200, 200) and l1.max() == l2.max() == 1
+    ys, xs = np.nonzero(l1)  # 41 px across in a 62 px square enlarged to 200 px
+    assert (ys.mean(), xs.mean()) == pytest.approx((100, 100), abs=2)
+    assert len(ys) == pytest.approx(np.pi * (20 * 200 / 62) ** 2, rel=0.06)
+    assert i1[100, 100] < 60 and i1[3, 3] > 180  # the image enlarged with it
+    ys, xs = np.nonzero(l2)  # the square shifted to stay inside the image: the object off its middle
+    assert xs.mean() == pytest.approx(12.5 * 200 / 32, abs=2) and ys.mean() == pytest.approx(100, abs=4)
+    for bad in (0.5, 0, -1):
+        with pytest.raises(ValueError):
+            close_up_pairs([("well.png", img, lab)], bad)
+
+
 @pytest.mark.parametrize("option, value, label, name, bad, error", [
+    ("--close-ups", "1.5", "6 close-ups (1.5 x each object's diameter)", "spheroid_pair_o2_c1.5.png", "0.5",
+     "--close-ups: a close-up must be at least 1 x the object's diameter"),
     ("--zoom", "1.5", "seen 1.5 x closer", "spheroid_single_x1.5.png", "0", "--zoom: a zoom factor must be positive"),
     ("--zoom", "0.3", "resampled to 0.3 x its size", "spheroid_pair_x0.3.png", "-2",
      "--zoom: a zoom factor must be positive"),
@@ -146,10 +167,11 @@ def test_evaluate_transforms_the_reference_images(option, value, label, name, ba
     assert error in capsys.readouterr().err
 
 
-def test_evaluate_zoom_goes_with_reference_images(capsys):
+@pytest.mark.parametrize("option", ["--zoom", "--close-ups"])
+def test_evaluate_zoom_and_close_ups_go_with_reference_images(option, capsys):
     with pytest.raises(SystemExit):
-        main(["--synthetic", "1", "--zoom", "2"])
-    assert "--zoom goes with --images and --masks" in capsys.readouterr().err
+        main(["--synthetic", "1", option, "2"])
+    assert f"{option} goes with --images and --masks" in capsys.readouterr().err
 
 
 def test_toned_pairs_bend_the_tone_curve_and_keep_the_masks():

@@ -132,3 +132,20 @@ def test_confidence_is_the_models_own_probability_when_the_outline_grows():
     mask = _disc_map((300, 300), [(150, 150, 70)]) > 0  # a refined outline out to the rim
     polys = instances(prob, mask=mask, min_area_px=50)
     assert len(polys) == 1 and polys[0]["confidence"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_a_body_joined_to_a_neighbour_the_border_cuts_is_split_off_when_the_border_continues_it():
+    """A disc whole in the frame (r 100) overlapping, by 40 px, a larger one (r 120) that the
+    right border cuts 70 px in: with the border taken as background the cut piece makes no peak
+    of its own and the two stay one object; taken as no edge (``border_continues``) they split,
+    the whole disc coming out whole and off the border."""
+    m = np.zeros((280, 250), np.float32)
+    cv2.circle(m, (120, 140), 100, 0.9, -1)
+    cv2.circle(m, (300, 140), 120, 0.9, -1)
+    assert len(instances(m, min_area_px=50)) == 1
+    polys = instances(m, min_area_px=50, border_continues=True)
+    assert len(polys) == 2
+    whole = max(polys, key=lambda p: measure(p["exterior"], p["holes"])["area_px"])
+    x, _, w, _ = measure(whole["exterior"], whole["holes"])["bbox"]
+    assert measure(whole["exterior"], whole["holes"])["area_px"] == pytest.approx(np.pi * 100 ** 2, rel=0.1)
+    assert x + w < 240  # its right edge near the overlap's middle (200), not at the border
