@@ -392,6 +392,16 @@ def main(argv=None):
         ap.error("--zoom goes with --images and --masks")
     if args.close_ups is not None and (args.synthetic or args.holdout):
         ap.error("--close-ups goes with --images and --masks")
+
+    def apply(option: str, transform, describe) -> None:
+        """The pairs transformed and the label extended; a bad value is a usage error naming ``option``."""
+        nonlocal pairs, label
+        try:
+            pairs = transform(pairs)
+        except ValueError as exc:
+            ap.error(f"{option}: {exc}")
+        label += describe()
+
     if args.synthetic:
         pairs = synthetic_pairs(args.synthetic, args.seed, args.size)
         label = f"{args.synthetic} synthetic images, seed {args.seed}, {args.size[0]}x{args.size[1]}"
@@ -407,36 +417,21 @@ def main(argv=None):
             ap.error("no image with a matching mask found")
         label = f"{len(pairs)} images from {args.images}"
         if args.zoom is not None:
-            try:
-                pairs = zoomed_pairs(pairs, args.zoom)
-            except ValueError as exc:
-                ap.error(f"--zoom: {exc}")
-            label += f", seen {args.zoom:g} x closer" if args.zoom >= 1 else f", resampled to {args.zoom:g} x its size"
+            apply("--zoom", lambda ps: zoomed_pairs(ps, args.zoom),
+                  lambda: f", seen {args.zoom:g} x closer" if args.zoom >= 1
+                  else f", resampled to {args.zoom:g} x its size")
         if args.close_ups is not None:
-            try:
-                pairs = close_up_pairs(pairs, args.close_ups)
-            except ValueError as exc:
-                ap.error(f"--close-ups: {exc}")
-            label += f", {len(pairs)} close-ups ({args.close_ups:g} x each object's diameter)"
+            apply("--close-ups", lambda ps: close_up_pairs(ps, args.close_ups),
+                  lambda: f", {len(pairs)} close-ups ({args.close_ups:g} x each object's diameter)")
     if args.blur or args.noise:
-        try:
-            pairs = degraded_pairs(pairs, args.blur, args.noise)
-        except ValueError as exc:
-            ap.error(f"--blur / --noise: {exc}")
-        label += "".join([f", blurred (sigma {args.blur:g} px)" if args.blur else "",
-                          f", noise {args.noise:g} x its range" if args.noise else ""])
+        apply("--blur / --noise", lambda ps: degraded_pairs(ps, args.blur, args.noise),
+              lambda: "".join([f", blurred (sigma {args.blur:g} px)" if args.blur else "",
+                               f", noise {args.noise:g} x its range" if args.noise else ""]))
     if args.shading:
-        try:
-            pairs = shaded_pairs(pairs, args.shading, args.seed)
-        except ValueError as exc:
-            ap.error(f"--shading: {exc}")
-        label += f", shaded (up to {args.shading:g} darker away from an off-centre point, seed {args.seed})"
+        apply("--shading", lambda ps: shaded_pairs(ps, args.shading, args.seed),
+              lambda: f", shaded (up to {args.shading:g} darker away from an off-centre point, seed {args.seed})")
     if args.gamma is not None:
-        try:
-            pairs = toned_pairs(pairs, args.gamma)
-        except ValueError as exc:
-            ap.error(f"--gamma: {exc}")
-        label += f", tone curve raised to the power {args.gamma:g}"
+        apply("--gamma", lambda ps: toned_pairs(ps, args.gamma), lambda: f", tone curve raised to the power {args.gamma:g}")
     models = [args.model] + (["classical"] if args.model != "classical" else [])
     objects: list | None = [] if args.objects else None
     results = evaluate(pairs, models, args.threshold, objects)
