@@ -114,14 +114,30 @@ def _merge_peaks(dist, peaks, saddle_ratio):
     return list(groups.values())
 
 
+def _padded(m: np.ndarray, cut_sides: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """``m`` with a 1 px frame: background, but its own edge repeated on the ``cut_sides``
+    (top, bottom, left, right), where the object continues beyond the image."""
+    out = np.pad(m, 1)
+    top, bottom, left, right = cut_sides
+    if top:
+        out[0, 1:-1] = m[0]
+    if bottom:
+        out[-1, 1:-1] = m[-1]
+    if left:
+        out[1:-1, 0] = m[:, 0]
+    if right:
+        out[1:-1, -1] = m[:, -1]
+    return out
+
+
 def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np.ndarray | None = None,
                    *, saddle_ratio: float = 0.55, min_seed_frac: float = 0.04,
-                   border_continues: bool = False) -> tuple[np.ndarray, int]:
+                   cut_sides: tuple[bool, bool, bool, bool] = (False, False, False, False)) -> tuple[np.ndarray, int]:
     """Split one binary component into touching objects. Returns (labels int32, count).
 
-    ``border_continues``: the component's pixels on the edge of ``comp`` continue beyond it (the
-    image border cuts the object there), so a piece cut by it still makes a peak of its own; by
-    default the edge counts as background, as around an object whole in the image."""
+    ``cut_sides`` (top, bottom, left, right): the sides of ``comp`` where the image border cuts
+    the object, which continues beyond them, so that a piece cut there still makes a peak of its
+    own; by default every side counts as background, as around an object whole in the image."""
     comp = comp.astype(np.uint8)
     H, W = comp.shape
     f = max(H, W) / float(SPLIT_SIZE)
@@ -131,7 +147,7 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
         ps = None if prob is None else cv2.resize(prob, (sw, sh), interpolation=cv2.INTER_AREA)
         cs = None if contact is None else cv2.resize(contact, (sw, sh), interpolation=cv2.INTER_AREA)
         lab_s, n = split_touching(small, ps, cs, saddle_ratio=saddle_ratio, min_seed_frac=min_seed_frac,
-                                  border_continues=border_continues)
+                                  cut_sides=cut_sides)
         if n <= 1:
             return comp.astype(np.int32), 1
         lab = cv2.resize(lab_s.astype(np.float32), (W, H), interpolation=cv2.INTER_NEAREST)
@@ -141,8 +157,7 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
     area = int(comp.sum())
     convex_test = False
     # peaks and necks of the outer shape: a hole or crack inside a textured body is no neck
-    filled = ndi.binary_fill_holes(comp).astype(np.uint8)
-    dist = cv2.distanceTransform(np.pad(filled, 1, mode="edge" if border_continues else "constant"),
+    dist = cv2.distanceTransform(_padded(ndi.binary_fill_holes(comp).astype(np.uint8), cut_sides),
                                  cv2.DIST_L2, 5)[1:-1, 1:-1]
     markers = np.zeros(comp.shape, np.int32)
     n = 0
@@ -338,7 +353,8 @@ def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50
     """Full-resolution probability map (float32 HxW) -> list of polygon dicts (no metrics).
 
     ``mask``: foreground to use instead of ``prob >= threshold`` (e.g. ``ml.refine.refine_mask``);
-    ``border_continues``: objects continue beyond the map's edge (``split_touching``).
+    ``border_continues``: objects the map's edge cuts continue beyond it (``split_touching``'s
+    ``cut_sides``), so that a piece cut by it is split off as any other.
     """
     fg = (prob >= threshold).astype(np.uint8) if mask is None else (mask > 0).astype(np.uint8)
     fg = fill_small_holes(fg, min_area_px if fill_holes_below is None else fill_holes_below)
@@ -354,7 +370,8 @@ def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50
         pc = prob[y0:y1, x0:x1]
         cc = contact[y0:y1, x0:x1] if contact is not None else None
         if split:
-            sub, k = split_touching(comp, pc, cc, saddle_ratio=saddle_ratio, border_continues=border_continues)
+            cut = (y == 0, y + h == H, x == 0, x + w == W) if border_continues else (False,) * 4
+            sub, k = split_touching(comp, pc, cc, saddle_ratio=saddle_ratio, cut_sides=cut)
         else:
             sub, k = comp.astype(np.int32), 1
         for j in range(1, k + 1):
