@@ -523,11 +523,17 @@ def _split_off_grey(gray: np.ndarray, under: list[dict], reported: list[dict], t
     return out
 
 
+def _grown_window(bbox, margin: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the pixels a measured ``bbox`` (x, y, w, h) covers, grown by ``margin``
+    px on every side and clipped to the image."""
+    x, y, bw, bh = bbox
+    return (max(0, int(np.floor(x)) - margin), max(0, int(np.floor(y)) - margin),
+            min(width, int(np.ceil(x + bw)) + margin + 1), min(height, int(np.ceil(y + bh)) + margin + 1))
+
+
 def _touches_any(poly: dict, bbox, others: list[dict], width: int, height: int, gap: int = 2) -> bool:
     """Whether the outline ``poly`` (its measured ``bbox``) comes within ``gap`` px of one of ``others``."""
-    x, y, bw, bh = bbox
-    x0, y0 = max(0, int(np.floor(x)) - gap - 1), max(0, int(np.floor(y)) - gap - 1)
-    x1, y1 = min(width, int(np.ceil(x + bw)) + gap + 2), min(height, int(np.ceil(y + bh)) + gap + 2)
+    x0, y0, x1, y1 = _grown_window(bbox, gap + 1, width, height)
     near = [o for o in others if o["metrics"].get("bbox") and _boxes_meet(o["metrics"]["bbox"], (x0, y0, x1, y1))]
     if not near:
         return False
@@ -758,9 +764,7 @@ def _split_at_border(prob: np.ndarray, contact: np.ndarray | None, dropped: list
     h, w = prob.shape
     out = []
     for poly in dropped:
-        x, y, bw, bh = poly["metrics"]["bbox"]
-        x0, y0 = max(0, int(np.floor(x)) - 2), max(0, int(np.floor(y)) - 2)
-        x1, y1 = min(w, int(np.ceil(x + bw)) + 3), min(h, int(np.ceil(y + bh)) + 3)
+        x0, y0, x1, y1 = _grown_window(poly["metrics"]["bbox"], 2, w, h)
         piece = rasterize([_transformed(poly, origin=(x0, y0))], y1 - y0, x1 - x0)
         found = instances(prob[y0:y1, x0:x1], threshold=threshold, min_area_px=min_area, mask=piece,
                           contact=None if contact is None else contact[y0:y1, x0:x1], border_continues=True)
