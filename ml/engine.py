@@ -124,6 +124,14 @@ BORDER_GRAZE_MIN_CIRCULARITY = 0.5
 # an object the border floor drops is split again with the border taken as no edge of it
 # (``_split_at_border``): a spheroid joined to a neighbour the border cuts was lost with it
 BORDER_SPLIT = True
+# a second, coarser network pass (``_coarse_bodies``) at this x the working scale: a large,
+# evenly grey spheroid fills more than the network's view at the working size and is left
+# unmarked there, beside a dark one most of all (0 turns it off). Its objects that the working
+# size does not mark, at least COARSE_MIN_DIAMETER x the short side across (a disc of that
+# size), RESCUE_MIN_SOLIDITY solid and off the border, take the coarse probability.
+COARSE_FACTOR = 0.35
+COARSE_MIN_DIAMETER = 0.2
+COARSE_MIN_SIDE = 128  # px of the short side at the coarse scale: a smaller image gets no coarse pass
 
 
 class Cancelled(Exception):
@@ -395,6 +403,7 @@ def _unet_prob(card: ModelCard, gray: np.ndarray, threshold: float, min_area_px:
             if s1 > 1.5 * s0:
                 p = _net_at_scale(model, gray, s1)
                 scale = s1
+    coarse = _coarse_bodies(model, gray, s0, p[0], threshold) if COARSE_FACTOR else None
     timings["inference"] = time.perf_counter() - t
     timings["inference_scale"] = round(scale, 4)
     t = time.perf_counter()
@@ -403,8 +412,36 @@ def _unet_prob(card: ModelCard, gray: np.ndarray, threshold: float, min_area_px:
         contact = cv2.resize(p[1], (w, h), interpolation=cv2.INTER_LINEAR)
     else:
         prob, contact = p[0], p[1]
+    if coarse is not None:
+        coarse_prob, body = (cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR) for a in coarse)
+        prob = np.where(body > 0.5, np.maximum(prob, coarse_prob), prob).astype(np.float32)
     timings["upsample"] = time.perf_counter() - t
     return prob, contact
+
+
+def _coarse_bodies(model, gray: np.ndarray, s0: float, fine: np.ndarray,
+                   threshold: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Large bodies the network marks only at a coarser scale (``COARSE_FACTOR`` x ``s0``): its
+    objects there, less what the working-size map ``fine`` marks (grown by 2 px, then opened by a
+    3 px disc: a dark spheroid's rim is no body), at least ``COARSE_MIN_DIAMETER`` x the short
+    side across, ``RESCUE_MIN_SOLIDITY`` solid and off the border -> (the coarse probability,
+    where those bodies are (grown by 2 px)), both at the coarse scale; None when there are none
+    or the image is too small for a coarser pass. ``fine`` is the network's map at any scale."""
+    h, w = gray.shape
+    sc = s0 * COARSE_FACTOR
+    if min(h, w) * sc < COARSE_MIN_SIDE:
+        return None
+    coarse = _net_at_scale(model, gray, sc)[0]
+    ch, cw = coarse.shape
+    marked = cv2.resize((fine >= threshold).astype(np.uint8), (cw, ch), interpolation=cv2.INTER_NEAREST)
+    free = _open(((coarse >= threshold) & (cv2.dilate(marked, _K5) == 0)).astype(np.uint8), 3)
+    d = COARSE_MIN_DIAMETER * min(ch, cw)
+    lab, stats, keep = _object_pieces(free, np.pi / 4 * d * d, RESCUE_MIN_SOLIDITY)
+    x, y, bw, bh = stats[:, :4].T
+    keep &= (border_edges(x, y, cw, ch) | border_edges(x + bw - 1, y + bh - 1, cw, ch)) == 0
+    if not keep.any():
+        return None
+    return coarse.astype(np.float32), cv2.dilate(keep[lab].astype(np.uint8), _K5).astype(np.float32)
 
 
 def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, threshold: float,

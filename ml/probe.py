@@ -10,6 +10,8 @@ with a narrow range (LZW-compressed, as OpenCV writes TIFFs), the others 8-bit P
 reference is every spheroid whole (a later spheroid never takes an earlier one's pixels).
 
     python -m ml.probe --out OUT --n 30 --seed 0
+    python -m ml.probe --out OUT --n 30 --seed 0 --radius 150,350 --spheroids 2   # large ones
+    python -m ml.probe --out OUT --n 30 --seed 0 --radius 150,350 --spheroids 2 --well 0.55
     python -m ml.evaluate --images OUT/images --masks OUT/masks
 """
 
@@ -40,8 +42,17 @@ def _wobbly_ellipse(rng, h, w, cx, cy, r, aspect, theta, wobble) -> np.ndarray:
     return m.astype(bool)
 
 
-def render(seed: int, size: tuple[int, int] = (1000, 1000)) -> tuple[np.ndarray, np.ndarray]:
-    """``(image float32 in 8-bit grey levels, label mask uint16)`` of one scene."""
+RADIUS = (35.0, 170.0)  # px at 1000 px: spheroids 70-340 px across
+SPHEROIDS = 4  # at most, per scene
+
+
+def render(seed: int, size: tuple[int, int] = (1000, 1000), radius: tuple[float, float] = RADIUS,
+           spheroids: int = SPHEROIDS, well: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(image float32 in 8-bit grey levels, label mask uint16)`` of one scene: 1 to
+    ``spheroids`` spheroids of a radius drawn from ``radius`` (px at a 1000 px short side); with
+    ``well``, the round edge of a well about ``well`` x the short side in radius, near the
+    middle, the field outside it darker (as a whole well seen at low magnification; the
+    spheroids are placed without regard to it)."""
     rng = np.random.default_rng(seed)
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -51,9 +62,9 @@ def render(seed: int, size: tuple[int, int] = (1000, 1000)) -> tuple[np.ndarray,
     img += cv2.GaussianBlur(rng.normal(0, 6, (h, w)).astype(np.float32), (0, 0), 8)
     labels = np.zeros((h, w), np.uint16)
     placed: list[tuple[float, float, float]] = []
-    scale = min(h, w) / 1000.0  # spheroids 70-340 px across at 1000 px
-    for _ in range(rng.integers(1, 5)):
-        r = rng.uniform(35, 170) * scale
+    scale = min(h, w) / 1000.0
+    for _ in range(rng.integers(1, spheroids + 1)):
+        r = rng.uniform(*radius) * scale
         for _try in range(50):
             if placed and rng.random() < 0.35:  # touching an earlier spheroid
                 ax, ay, ar = placed[rng.integers(len(placed))]
@@ -97,19 +108,26 @@ def render(seed: int, size: tuple[int, int] = (1000, 1000)) -> tuple[np.ndarray,
         x, y = rng.uniform(0, w), rng.uniform(0, h)
         pts = np.array([[x + rng.normal(0, 6), y + rng.normal(0, 6)] for _ in range(5)], np.int32)
         cv2.fillPoly(img, [cv2.convexHull(pts)], float(bg * rng.uniform(0.2, 0.6)))
+    if well:
+        wr = well * min(h, w) * rng.uniform(0.9, 1.1)
+        d = np.hypot(xx - (w / 2 + rng.normal(0, 0.05 * w)), yy - (h / 2 + rng.normal(0, 0.05 * h))) - wr
+        img *= 1 - 0.6 * np.clip(d / (0.04 * min(h, w)), 0, 1)  # darker outside the well
+        img *= 1 - 0.25 * np.exp(-(d / (0.01 * min(h, w))) ** 2)  # its dark rim
     img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.6, 1.5))
     img += rng.normal(0, rng.uniform(2, 6), (h, w)).astype(np.float32)
     return img.astype(np.float32), labels
 
 
-def write_set(out: Path, n: int, seed: int, size: tuple[int, int] = (1000, 1000)) -> list[Path]:
-    """Write ``n`` scenes (seeds ``seed .. seed + n - 1``; arguments as ``ml.holdout.write_set``'s) as ``out/images/probe_S.png|.tif`` and their label
-    masks as ``out/masks/probe_S.png``; returns the image paths."""
+def write_set(out: Path, n: int, seed: int, size: tuple[int, int] = (1000, 1000), radius: tuple[float, float] = RADIUS,
+              spheroids: int = SPHEROIDS, well: float = 0.0) -> list[Path]:
+    """Write ``n`` scenes (seeds ``seed .. seed + n - 1``; arguments as ``ml.holdout.write_set``'s
+    and ``render``'s) as ``out/images/probe_S.png|.tif`` and their label masks as
+    ``out/masks/probe_S.png``; returns the image paths."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     paths = []
     for s in range(seed, seed + n):
-        img, labels = render(s, size)
+        img, labels = render(s, size, radius, spheroids, well)
         if s % 3 == 0:  # 16-bit, a narrow band of its range
             path = out / "images" / f"probe_{s}.tif"
             pixels = np.clip(img * 12 + 3000, 0, 65535).astype(np.uint16)
@@ -122,14 +140,32 @@ def write_set(out: Path, n: int, seed: int, size: tuple[int, int] = (1000, 1000)
     return paths
 
 
+def _radius_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX in px, got {text!r}") from None
+    if not 5 <= lo <= hi <= 450:
+        raise argparse.ArgumentTypeError(f"expected 5 <= MIN <= MAX <= 450, got {text!r}")
+    return lo, hi
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ml.probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="output folder (images/, masks/)")
     ap.add_argument("--n", type=int, default=30, help="number of images")
     ap.add_argument("--seed", type=int, default=0, help="first seed; image i uses seed + i")
     ap.add_argument("--size", type=parse_size, default=(1000, 1000), help="N or HxW (default 1000)")
+    ap.add_argument("--radius", type=_radius_range, default=RADIUS, metavar="MIN,MAX",
+                    help="spheroid radius range, px at a 1000 px short side (default 35,170)")
+    ap.add_argument("--spheroids", type=int, default=SPHEROIDS, choices=range(1, 21), metavar="N",
+                    help="at most N spheroids per image, 1-20 (default 4)")
+    ap.add_argument("--well", type=float, default=0.0, metavar="R",
+                    help="draw a well's round edge of about R x the short side in radius, 0.3-1 (default: none)")
     args = ap.parse_args(argv)
-    paths = write_set(args.out, args.n, args.seed, args.size)
+    if args.well and not 0.3 <= args.well <= 1.0:
+        ap.error(f"--well: expected 0.3-1, got {args.well:g}")
+    paths = write_set(args.out, args.n, args.seed, args.size, args.radius, args.spheroids, args.well)
     print(f"{len(paths)} images in {args.out / 'images'}, label masks in {args.out / 'masks'}")
     return 0
 

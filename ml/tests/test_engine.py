@@ -768,3 +768,23 @@ def test_a_spheroid_filling_the_field_beside_one_the_border_cuts_is_found(pair, 
     assert (outline & body).sum() / (outline | body).sum() >= 0.9
     monkeypatch.setattr(engine, "BORDER_SPLIT", False)
     assert engine.segment(crop).polygons == []  # the spheroid and the cut corner, dropped as one
+
+
+def test_a_large_grey_spheroid_beside_a_dark_one_is_found_by_the_coarse_pass(monkeypatch):
+    """``ml.probe`` seed 5 with large spheroids: a dark one and, touching it, an evenly grey one
+    about 480 px across. At the working size the grey body fills more than the network's view
+    and is left unmarked (the dark one's refinement then takes a crescent of it); the coarser
+    pass (``COARSE_FACTOR``) marks it, and both are outlined as the reference outlines them."""
+    from ml import probe
+    from ml.evaluate import compare, predict_labels
+
+    img, ref = probe.render(5, (1000, 1000), radius=(150, 350), spheroids=2)
+    image = np.clip(img, 0, 255).astype(np.uint8)
+    assert int(ref.max()) == 2
+    grey = [float(img[ref == k].mean()) for k in (1, 2)]
+    assert max(grey) - min(grey) > 25  # one dark, one grey
+    pred = predict_labels(image, engine.DEFAULT_MODEL)[0]
+    figures = compare(ref, pred)
+    assert figures["n_pred"] == 2 and figures["AP50"] == 1.0 and figures["mIoU"] >= 0.9
+    monkeypatch.setattr(engine, "COARSE_FACTOR", 0.0)
+    assert compare(ref, predict_labels(image, engine.DEFAULT_MODEL)[0])["n_pred"] == 1  # the grey one missed

@@ -21,3 +21,27 @@ def test_probe_set_is_seeded_and_readable_by_evaluate(tmp_path):
     assert not np.array_equal(a, probe.render(6, (200, 200))[0])
     assert probe.main(["--out", str(tmp_path / "cli"), "--n", "1", "--seed", "4", "--size", "200x300"]) == 0
     assert load_pairs(tmp_path / "cli" / "images", tmp_path / "cli" / "masks")[0][1].shape == (200, 300)
+
+
+def test_probe_radius_and_count_are_options_and_checked(tmp_path, capsys):
+    import pytest
+
+    _, lab = probe.render(3, (500, 500), radius=(150, 150), spheroids=1)
+    assert lab.max() == 1
+    area = np.count_nonzero(lab)
+    assert 0.6 * np.pi * 75 ** 2 < area < 1.3 * np.pi * 75 ** 2  # radius 150 px at 1000 px -> 75 px here
+    assert probe.main(["--out", str(tmp_path), "--n", "1", "--seed", "2", "--size", "400",
+                       "--radius", "120,160", "--spheroids", "2"]) == 0
+    lab = load_pairs(tmp_path / "images", tmp_path / "masks")[0][2]
+    assert 1 <= lab.max() <= 2
+    with pytest.raises(SystemExit):
+        probe.main(["--out", str(tmp_path), "--radius", "200,100"])
+    assert "expected 5 <= MIN <= MAX <= 450" in capsys.readouterr().err
+    img, lab = probe.render(3, (400, 400), well=0.45)
+    free = lab == 0
+    corners = np.zeros_like(free)
+    corners[:40, :40] = corners[:40, -40:] = corners[-40:, :40] = corners[-40:, -40:] = True
+    assert np.median(img[corners & free]) < 0.6 * np.median(img[150:250, 150:250][free[150:250, 150:250]])
+    assert np.array_equal(probe.render(3, (400, 400))[1], lab)  # the same scene, the well drawn over it
+    with pytest.raises(SystemExit):
+        probe.main(["--out", str(tmp_path), "--well", "2"])
