@@ -13,6 +13,9 @@ NAME = "classical"
 VERSION = "1.0.0"
 WORK_SIZE = 640
 MIN_THRESHOLD = 0.15  # darkness below this is background, whatever Otsu finds
+# the background (illumination) is the image closed by a disc of this diameter at 64 px: dark
+# objects up to about that / 64 of the field are taken out of it
+BACKGROUND_SIZE = 23
 
 
 def work_shape(h: int, w: int) -> tuple[int, int]:
@@ -22,13 +25,14 @@ def work_shape(h: int, w: int) -> tuple[int, int]:
 
 
 def classical_prob(gray: np.ndarray, *, at_work_size: bool = False, exclude: np.ndarray | None = None,
-                   min_threshold: float = MIN_THRESHOLD) -> np.ndarray:
+                   min_threshold: float = MIN_THRESHOLD, background_size: int = BACKGROUND_SIZE) -> np.ndarray:
     """Normalised grey image (float32 HxW, [0,1]) -> float32 HxW 'probability' of spheroid
     (with ``at_work_size``, at the working size: a long side of ``WORK_SIZE`` px at most).
     ``exclude`` (bool, HxW or at the working size) leaves pixels out of the automatic
     threshold: objects found already, so that a dark one does not set the threshold for a grey
     one beside it. The threshold on darkness (1 - grey / background) is ``min_threshold`` at
-    least."""
+    least; ``background_size`` sets the largest dark object the background estimate takes out
+    (``BACKGROUND_SIZE``)."""
     h, w = gray.shape
     sh, sw = work_shape(h, w)
     shrink = (sh, sw) != (h, w)
@@ -37,7 +41,7 @@ def classical_prob(gray: np.ndarray, *, at_work_size: bool = False, exclude: np.
     # background (illumination, vignetting): closing removes dark objects up to ~1/3 of the field
     bs = 64.0 / max(sw, sh)
     small = cv2.resize(g, (max(4, round(sw * bs)), max(4, round(sh * bs))), interpolation=cv2.INTER_AREA)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (23, 23))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (background_size, background_size))
     bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, k, borderType=cv2.BORDER_REFLECT)
     bg = cv2.GaussianBlur(bg, (0, 0), 3.0)
     bg = cv2.resize(bg, (sw, sh), interpolation=cv2.INTER_LINEAR)

@@ -92,6 +92,14 @@ RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 t
 # ... and from this x the minimum area when compact and round as COMPACT_MIN_SOLIDITY and
 # COMPACT_MIN_CIRCULARITY ask (a small grey spheroid, often beside a dark one; 0 turns it off)
 RESCUE_GREY_SMALL_FACTOR = 2.0
+# then a third rescue, of large grey bodies (``_rescue_grey(..., large=True)``): the baseline's
+# background taken out by a closing of RESCUE_LARGE_BACKGROUND px at 64 px (objects up to
+# about half the field; the baseline's own, 23, keeps a spheroid wider than a third of the
+# field in its background, and its map of such a body is ragged), candidates from a disc of
+# RESCUE_LARGE_MIN_DIAMETER x the short side, and only where they cover every object found that
+# they overlap (0 turns it off)
+RESCUE_LARGE_BACKGROUND = 35
+RESCUE_LARGE_MIN_DIAMETER = 0.25
 # a solid network object that is only the marked part of a grey body (at most this share of the
 # second rescue's piece around it, grey itself and darker than the rest of the piece by at most
 # PARTLY_MARKED_MAX_DARKER of the normalised grey) does not keep the second rescue away: a
@@ -469,7 +477,7 @@ def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, 
 
 
 def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: float,
-                 min_area: int, rescue_area: float) -> tuple[np.ndarray, np.ndarray]:
+                 min_area: int, rescue_area: float, large: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Second rescue, for large grey bodies beside dark spheroids (after ``_rescue_missed``):
     the classical threshold is taken only outside the objects found so far (a dark spheroid
     sets the baseline's own threshold above a grey body's darkness), at ``RESCUE_MIN_DARKNESS``
@@ -477,7 +485,9 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     off the border, clear of the solid objects found so far (less those that only mark part of
     a grey body, ``_partly_marked``) and mostly marked by the map they were refined from are
     added; each replaces the ragged objects it overlaps and the partly marking ones it covers
-    (``_covering``), its probability the classical one."""
+    (``_covering``), its probability the classical one. With ``large`` (the third rescue): the
+    baseline's background closed by ``RESCUE_LARGE_BACKGROUND``, no small compact path, and a
+    candidate must cover every object it overlaps."""
     h, w = fg.shape
     sh, sw = _classical.work_shape(h, w)
     s = sh / h
@@ -485,8 +495,14 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     def at_work_size(m):
         return cv2.resize(m, (sw, sh), interpolation=cv2.INTER_NEAREST) if (sh, sw) != (h, w) else m
 
-    cp = _classical.classical_prob(gray, at_work_size=True, exclude=_model_objects(at_work_size(fg), min_area * s * s),
-                                   min_threshold=RESCUE_MIN_DARKNESS)
+    found = _model_objects(at_work_size(fg), min_area * s * s)
+    cp = _classical.classical_prob(gray, at_work_size=True, exclude=found, min_threshold=RESCUE_MIN_DARKNESS,
+                                   background_size=RESCUE_LARGE_BACKGROUND if large else _classical.BACKGROUND_SIZE)
+    # a rescued object must be mostly (RESCUE_MIN_MARKED) its seed: smaller seeds cannot make it
+    seed_area = max(min_area, 0.9 * RESCUE_MIN_MARKED * rescue_area) * s * s
+    if large and cv2.connectedComponentsWithStats(((cp >= threshold) & ~found).astype(np.uint8),
+                                                  connectivity=8)[2][1:, 4].max(initial=0) < seed_area:
+        return prob, fg  # no seed that large outside the objects found: the common case, decided cheaply
     blocking, partly = fg, None  # the model's objects that a candidate must stay clear of (the solid ones)
     if PARTLY_MARKED_MAX_SHARE:
         marked = cp >= threshold
@@ -496,8 +512,6 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
         if partly.any():
             blocking = (fg & ~partly).astype(np.uint8)
     solid_s = _model_objects(at_work_size(blocking), min_area * s * s, RESCUE_MIN_SOLIDITY)
-    # a rescued object must be mostly (RESCUE_MIN_MARKED) its seed: smaller seeds cannot make it
-    seed_area = max(min_area, 0.9 * RESCUE_MIN_MARKED * rescue_area) * s * s
     picked = _clear_of((cp >= threshold) & ~solid_s, solid_s, seed_area)
     if not picked.any():
         return prob, fg
@@ -506,11 +520,13 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     if blocking is not fg:  # the partly marking objects are labelled too: a rescued body may replace them
         lab = cv2.connectedComponents(fg, connectivity=8)[1]
     small = ((RESCUE_GREY_SMALL_FACTOR * min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)
-             if RESCUE_GREY_SMALL_FACTOR else None)
+             if RESCUE_GREY_SMALL_FACTOR and not large else None)
     picked = _mostly(_clear_of(picked & ~solid, solid, rescue_area, RESCUE_MIN_SOLIDITY, small, gray=gray,
                                opened_clear_of=lambda: _model_objects(fg, min_area)), cp >= threshold)
     if partly is not None and partly.any() and picked.any():
         picked = _covering(picked, partly, lab)
+    if large and picked.any():
+        picked = _covering(picked, fg > 0, cv2.connectedComponents(fg, connectivity=8)[1])
     if not picked.any():
         return prob, fg
     overlapped = np.zeros(lab.max() + 1, bool)
@@ -882,6 +898,9 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
         prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area)
         if RESCUE_GREY_AREA_FACTOR:
             prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, RESCUE_GREY_AREA_FACTOR * min_area)
+        if RESCUE_LARGE_MIN_DIAMETER:
+            d = RESCUE_LARGE_MIN_DIAMETER * min(h, w)
+            prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, np.pi / 4 * d * d, large=True)
         timings["rescue"] = time.perf_counter() - t
     report("inference", 1.0)
     check()

@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -783,8 +784,42 @@ def test_a_large_grey_spheroid_beside_a_dark_one_is_found_by_the_coarse_pass(mon
     assert int(ref.max()) == 2
     grey = [float(img[ref == k].mean()) for k in (1, 2)]
     assert max(grey) - min(grey) > 25  # one dark, one grey
+    monkeypatch.setattr(engine, "RESCUE_LARGE_MIN_DIAMETER", 0.0)  # the third rescue finds it too
     pred = predict_labels(image, engine.DEFAULT_MODEL)[0]
     figures = compare(ref, pred)
     assert figures["n_pred"] == 2 and figures["AP50"] == 1.0 and figures["mIoU"] >= 0.9
     monkeypatch.setattr(engine, "COARSE_FACTOR", 0.0)
     assert compare(ref, predict_labels(image, engine.DEFAULT_MODEL)[0])["n_pred"] == 1  # the grey one missed
+
+
+def test_a_large_pale_spheroid_beside_a_dark_one_is_found_by_the_large_rescue(monkeypatch):
+    """``ml.probe`` seed 58 with large spheroids: a pale, evenly grey body about 470 px across
+    beside a dark one. The network marks it at neither scale, and the classical baseline's
+    background (a closing that takes out objects up to a third of the field) keeps most of it,
+    so its map is ragged; with the larger closing of the third rescue (``RESCUE_LARGE_*``) it is
+    found and outlined as the reference outlines it."""
+    from ml import probe
+    from ml.evaluate import compare, predict_labels
+
+    img, ref = probe.render(58, (1000, 1000), radius=(150, 350), spheroids=2)
+    image = np.clip(img, 0, 255).astype(np.uint8)
+    assert int(ref.max()) == 2 and min(np.count_nonzero(ref == k) for k in (1, 2)) > 90_000
+    figures = compare(ref, predict_labels(image, engine.DEFAULT_MODEL)[0])
+    assert figures["n_pred"] == 2 and figures["AP50"] == 1.0 and figures["mIoU"] >= 0.9
+    monkeypatch.setattr(engine, "RESCUE_LARGE_MIN_DIAMETER", 0.0)
+    assert compare(ref, predict_labels(image, engine.DEFAULT_MODEL)[0])["n_pred"] == 1  # the pale one missed
+
+
+def test_the_classical_background_takes_out_objects_up_to_its_closing_size():
+    """A grey disc 480 px across on a 1000 px field: the baseline's own background estimate
+    (``BACKGROUND_SIZE``, objects up to about a third of the field) keeps most of it and marks
+    only its rim; the third rescue's larger closing marks it whole. Neither marks the field."""
+    from ml.classical import BACKGROUND_SIZE, classical_prob
+
+    g = np.full((1000, 1000), 0.9, np.float32)
+    cv2.circle(g, (500, 500), 240, 0.55, -1)
+    inside = np.hypot(*np.mgrid[-500:500, -500:500]) < 230
+    own = classical_prob(g) >= 0.5
+    assert BACKGROUND_SIZE == 23 and own[inside].mean() < 0.5
+    wide = classical_prob(g, background_size=engine.RESCUE_LARGE_BACKGROUND) >= 0.5
+    assert wide[inside].mean() > 0.99 and not wide[np.hypot(*np.mgrid[-500:500, -500:500]) > 260].any()
