@@ -445,8 +445,7 @@ def _coarse_bodies(model, gray: np.ndarray, s0: float, fine: np.ndarray,
     free = _open(((coarse >= threshold) & (cv2.dilate(marked, _K5) == 0)).astype(np.uint8), 3)
     d = COARSE_MIN_DIAMETER * min(ch, cw)
     lab, stats, keep = _object_pieces(free, np.pi / 4 * d * d, RESCUE_MIN_SOLIDITY)
-    x, y, bw, bh = stats[:, :4].T
-    keep &= (border_edges(x, y, cw, ch) | border_edges(x + bw - 1, y + bh - 1, cw, ch)) == 0
+    keep &= _boxes_off_border(*stats[:, :4].T, cw, ch)
     if not keep.any():
         return None
     return coarse.astype(np.float32), cv2.dilate(keep[lab].astype(np.uint8), _K5).astype(np.float32)
@@ -731,6 +730,11 @@ def _solid_enough(lab: np.ndarray, stats: np.ndarray, keep: np.ndarray, min_soli
     return keep
 
 
+def _boxes_off_border(x, y, bw, bh, width: int, height: int) -> np.ndarray:
+    """Which bounding boxes (arrays of x, y, width, height) touch no edge of a width x height image."""
+    return (border_edges(x, y, width, height) | border_edges(x + bw - 1, y + bh - 1, width, height)) == 0
+
+
 def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_solidity: float = 0.0,
               small: tuple[float, float, float] | None = None, gray: np.ndarray | None = None,
               opened_clear_of: Callable[[], np.ndarray] | None = None) -> np.ndarray:
@@ -751,7 +755,7 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
     x, y, bw, bh, area = stats.T
     overlap = np.bincount(lab[taken[oy:oy + ch, ox:ox + cw]], minlength=n)
     clear = overlap <= RESCUE_MAX_OVERLAP * area
-    clear &= (border_edges(x + ox, y + oy, w, h) | border_edges(x + ox + bw - 1, y + oy + bh - 1, w, h)) == 0
+    clear &= _boxes_off_border(x + ox, y + oy, bw, bh, w, h)
     clear[0] = False
     keep = clear & (area >= min_area)
     if min_solidity > 0:
