@@ -525,7 +525,7 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
     if partly is not None and partly.any() and picked.any():
         picked = _covering(picked, partly, lab)
     if large and picked.any():
-        picked = _covering(picked, fg > 0, cv2.connectedComponents(fg, connectivity=8)[1])
+        picked = _covering(picked, fg > 0, lab)  # lab: the pieces of fg, labelled above
     if not picked.any():
         return prob, fg
     overlapped = np.zeros(lab.max() + 1, bool)
