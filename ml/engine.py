@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+from scipy import ndimage as ndi
 
 from ml import classical as _classical
 from ml import complete as _complete
@@ -59,6 +60,10 @@ MIN_CONTRAST: float | None = 0.15
 # the image border: a grey spheroid the network marks weakly but outlines whole (None: off)
 COMPACT_MIN_CONFIDENCE: float | None = 0.55
 COMPACT_MIN_SOLIDITY = 0.9
+# a hole in an object is filled when its grey lies at least this share of the object's own
+# contrast away from the background around it (None: off): a spheroid's pale middle, not the
+# background seen through a ring (``_body_holes_filled``)
+HOLE_MIN_SHARE: float | None = 0.15
 COMPACT_MIN_CIRCULARITY = 0.7
 CONTRAST_RING = 0.25  # the ring around an object reaches this x its equivalent radius out (at least 4 px)
 CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: loose cells in it are darker
@@ -671,7 +676,7 @@ def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: fl
         cp = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)
     seeds = cp >= threshold
     if not REFINE:
-        return cp, seeds
+        return cp, _body_holes_filled(gray, seeds, islands=found > 0)
     ys, xs = np.nonzero(seeds)
     out = np.zeros((h, w), bool)
     if len(ys):
@@ -681,7 +686,7 @@ def _refined(gray: np.ndarray, cp: np.ndarray, picked: np.ndarray, threshold: fl
         clear &= np.bincount(lab[seeds[win]], minlength=len(stats)) < 0.5 * stats[:, 4]
         out[win] = refine_mask(gray[win], cp[win], threshold, band=band_for_scale(s), min_area_px=min_area,
                                nearest_only=REFINE_NEAREST_ONLY, clear_of=clear[lab]) > 0
-    return cp, out
+    return cp, _body_holes_filled(gray, out, islands=found > 0)
 
 
 def _mostly(pieces: np.ndarray, marked: np.ndarray, share: float | None = None) -> np.ndarray:
@@ -911,6 +916,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
 
     report("post-processing", 0.0)
     t = time.perf_counter()
+    mask = _body_holes_filled(gray, (prob >= threshold) if mask is None else mask).astype(np.uint8)
     polys = instances(prob, threshold=threshold, min_area_px=min_area, contact=contact, mask=mask)
     del mask
     floor, under = None, []
@@ -1037,6 +1043,67 @@ def _look(g: np.ndarray, obj: np.ndarray, free: np.ndarray, radius: float, granu
         inside = obj > 0
     g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
     return ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast)
+
+
+def _body_holes_filled(gray: np.ndarray, mask: np.ndarray, islands: np.ndarray | None = None) -> np.ndarray:
+    """``mask`` (bool) with the holes that are part of their object's body filled: a hole whose
+    mean grey lies at least ``HOLE_MIN_SHARE`` of its object's contrast (the background of the
+    free ring around the object, as ``_look`` takes it, minus the object's mean) away from that
+    background, toward the object. A spheroid with a pale middle (out of focus or hollow, which
+    the network and the baseline mark as a ring) is taken whole; the background seen through a
+    ring, or a vesicle paler than the field, stays a hole, as does a hole holding another object
+    (of ``mask``, or of ``islands``: a halo of loose cells round a spheroid found before)."""
+    fg = mask > 0
+    if HOLE_MIN_SHARE is None:
+        return fg
+    h, w = fg.shape
+    n, holes, hstats, _ = cv2.connectedComponentsWithStats((~fg).astype(np.uint8), connectivity=4)
+    inner = _boxes_off_border(*hstats[:, :4].T, w, h) & (hstats[:, 4] >= 4)
+    inner[0] = False  # label 0: the mask's own pixels
+    if not inner.any():
+        return fg
+    _, objects, ostats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    out = fg.copy()
+    levels: dict[int, tuple[float, float] | None] = {}
+    for i in np.flatnonzero(inner):
+        x, y, bw, bh = hstats[i, :4]
+        x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(w, x + bw + 1), min(h, y + bh + 1)
+        hole = holes[y0:y1, x0:x1] == i
+        around = objects[y0:y1, x0:x1][cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0]
+        around = around[around > 0]
+        if not len(around):
+            continue
+        j = int(np.bincount(around).argmax())
+        inside = ndi.binary_fill_holes(hole)
+        if (inside & ~hole).any() or (islands is not None and (islands[y0:y1, x0:x1] & inside).any()):
+            continue  # an island in the hole: it stays a hole
+        if j not in levels:
+            levels[j] = _object_levels(gray, objects, ostats, j)
+        if levels[j] is None:
+            continue
+        background, contrast = levels[j]
+        if (background - float(gray[y0:y1, x0:x1][hole].mean())) / contrast >= HOLE_MIN_SHARE:
+            out[y0:y1, x0:x1] |= hole
+    return out
+
+
+def _object_levels(gray: np.ndarray, objects: np.ndarray, stats: np.ndarray, j: int) -> tuple[float, float] | None:
+    """``(background, contrast)`` of the labelled object ``j``, as ``_look`` takes them (the ring
+    around its body with its holes filled, other objects left out), or None when that ring is
+    too small or the object has no contrast."""
+    h, w = gray.shape
+    x, y, bw, bh, area = stats[j]
+    d = max(4, int(np.ceil(CONTRAST_RING * np.sqrt(area / np.pi))))
+    x0, y0, x1, y1 = max(0, x - d - 8), max(0, y - d - 8), min(w, x + bw + d + 8), min(h, y + bh + d + 8)
+    lab = objects[y0:y1, x0:x1]
+    body = ndi.binary_fill_holes(lab == j)
+    ring = (cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 5) <= d) & ~body & (lab == 0)
+    if ring.sum() < 20:
+        return None
+    gs = cv2.GaussianBlur(gray[y0:y1, x0:x1], (0, 0), 2.0)
+    background = float(np.percentile(gs[ring], CONTRAST_BACKGROUND))
+    contrast = background - float(gs[lab == j].mean())
+    return (background, contrast) if abs(contrast) >= 1e-3 else None
 
 
 def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> dict[int, tuple]:

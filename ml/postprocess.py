@@ -156,9 +156,10 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
         return lab, n
     area = int(comp.sum())
     convex_test = False
-    # peaks and necks of the outer shape: a hole or crack inside a textured body is no neck
-    dist = cv2.distanceTransform(_padded(ndi.binary_fill_holes(comp).astype(np.uint8), cut_sides),
-                                 cv2.DIST_L2, 5)[1:-1, 1:-1]
+    # peaks and necks of the outer shape: a hole or crack inside a textured body is no neck; the
+    # pieces are flooded over the filled shape (a ring's peak lies in its hole), holes cut out after
+    solid = ndi.binary_fill_holes(comp)
+    dist = cv2.distanceTransform(_padded(solid.astype(np.uint8), cut_sides), cv2.DIST_L2, 5)[1:-1, 1:-1]
     markers = np.zeros(comp.shape, np.int32)
     n = 0
     if contact is not None:
@@ -186,7 +187,7 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
             n += 1
             for y, x, v in g:
                 cv2.circle(markers, (x, y), max(1, int(0.3 * v)), n, -1)
-        markers[comp == 0] = 0
+        markers[~solid] = 0
     if n <= 1:
         return comp.astype(np.int32), 1
     # watershed (flooding by levels) on the inverted distance map, raised by the contact
@@ -197,7 +198,8 @@ def split_touching(comp: np.ndarray, prob: np.ndarray | None = None, contact: np
         relief = relief + dmax * 0.5 * contact
     if prob is not None:
         relief = relief + dmax * 0.25 * (1 - prob)
-    lab = _flood(markers, comp > 0, relief.astype(np.float32))
+    lab = _flood(markers, solid, relief.astype(np.float32))
+    lab[comp == 0] = 0
     if convex_test and not _split_explains_concavity(comp, lab, n):
         return _concave_split(comp) if CONCAVE_CUT else (comp.astype(np.int32), 1)
     return lab.astype(np.int32), n

@@ -12,6 +12,7 @@ reference is every spheroid whole (a later spheroid never takes an earlier one's
     python -m ml.probe --out OUT --n 30 --seed 0
     python -m ml.probe --out OUT --n 30 --seed 0 --radius 150,350 --spheroids 2   # large ones
     python -m ml.probe --out OUT --n 30 --seed 0 --radius 150,350 --spheroids 2 --well 0.55
+    python -m ml.probe --out OUT --n 30 --seed 0 --pale-middle   # dark rims, paler middles
     python -m ml.evaluate --images OUT/images --masks OUT/masks
 """
 
@@ -47,13 +48,16 @@ SPHEROIDS = 4  # at most, per scene
 
 
 def render(seed: int, size: tuple[int, int] = (1000, 1000), radius: tuple[float, float] = RADIUS,
-           spheroids: int = SPHEROIDS, well: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+           spheroids: int = SPHEROIDS, well: float = 0.0, pale_middle: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(image float32 in 8-bit grey levels, label mask uint16)`` of one scene: 1 to
     ``spheroids`` spheroids of a radius drawn from ``radius`` (px at a 1000 px short side); with
     ``well``, the round edge of a well about ``well`` x the short side in radius, near the
     middle, the field outside it darker (as a whole well seen at low magnification; the
-    spheroids are placed without regard to it)."""
+    spheroids are placed without regard to it); with ``pale_middle``, every spheroid darkest at
+    its rim and paler toward its middle (as a spheroid slightly out of focus, or a hollow one,
+    looks in brightfield)."""
     rng = np.random.default_rng(seed)
+    pale = np.random.default_rng((seed, 1)) if pale_middle else None  # the same scene, another look
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     bg = rng.uniform(170, 225)
@@ -89,7 +93,12 @@ def render(seed: int, size: tuple[int, int] = (1000, 1000), radius: tuple[float,
         depth /= max(float(depth.max()), 1.0)
         dark, rim = rng.uniform(0.35, 0.8), rng.uniform(0.2, 0.7)  # absorbed at the core; rim's share of it
         texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(1.5, 4))
-        absorb = np.where(body, dark * (rim + (1 - rim) * np.minimum(1, 3 * depth)) * (1 + 0.15 * texture), 0)
+        if pale_middle:  # a dark rim round a paler middle, down to 0.15-0.5 of the rim's absorbance
+            core = pale.uniform(0.15, 0.5)
+            profile = core + (1 - core) * np.clip(1.6 - 2.2 * depth, 0, 1) ** 0.7
+        else:
+            profile = rim + (1 - rim) * np.minimum(1, 3 * depth)
+        absorb = np.where(body, dark * profile * (1 + 0.15 * texture), 0)
         img *= 1 - cv2.GaussianBlur(absorb.astype(np.float32), (0, 0), rng.uniform(1.0, 3.0))
     for _ in range(rng.integers(20, 150)):  # loose cells, most of them around spheroids
         if placed and rng.random() < 0.7:
@@ -119,7 +128,7 @@ def render(seed: int, size: tuple[int, int] = (1000, 1000), radius: tuple[float,
 
 
 def write_set(out: Path, n: int, seed: int, size: tuple[int, int] = (1000, 1000), radius: tuple[float, float] = RADIUS,
-              spheroids: int = SPHEROIDS, well: float = 0.0) -> list[Path]:
+              spheroids: int = SPHEROIDS, well: float = 0.0, pale_middle: bool = False) -> list[Path]:
     """Write ``n`` scenes (seeds ``seed .. seed + n - 1``; arguments as ``ml.holdout.write_set``'s
     and ``render``'s) as ``out/images/probe_S.png|.tif`` and their label masks as
     ``out/masks/probe_S.png``; returns the image paths."""
@@ -127,7 +136,7 @@ def write_set(out: Path, n: int, seed: int, size: tuple[int, int] = (1000, 1000)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     paths = []
     for s in range(seed, seed + n):
-        img, labels = render(s, size, radius, spheroids, well)
+        img, labels = render(s, size, radius, spheroids, well, pale_middle)
         if s % 3 == 0:  # 16-bit, a narrow band of its range
             path = out / "images" / f"probe_{s}.tif"
             pixels = np.clip(img * 12 + 3000, 0, 65535).astype(np.uint16)
@@ -162,10 +171,12 @@ def main(argv=None) -> int:
                     help="at most N spheroids per image, 1-20 (default 4)")
     ap.add_argument("--well", type=float, default=0.0, metavar="R",
                     help="draw a well's round edge of about R x the short side in radius, 0.3-1 (default: none)")
+    ap.add_argument("--pale-middle", action="store_true",
+                    help="spheroids darkest at the rim, paler toward the middle (out of focus or hollow)")
     args = ap.parse_args(argv)
     if args.well and not 0.3 <= args.well <= 1.0:
         ap.error(f"--well: expected 0.3-1, got {args.well:g}")
-    paths = write_set(args.out, args.n, args.seed, args.size, args.radius, args.spheroids, args.well)
+    paths = write_set(args.out, args.n, args.seed, args.size, args.radius, args.spheroids, args.well, args.pale_middle)
     print(f"{len(paths)} images in {args.out / 'images'}, label masks in {args.out / 'masks'}")
     return 0
 

@@ -823,3 +823,32 @@ def test_the_classical_background_takes_out_objects_up_to_its_closing_size():
     assert BACKGROUND_SIZE == 23 and own[inside].mean() < 0.5
     wide = classical_prob(g, background_size=engine.RESCUE_LARGE_BACKGROUND) >= 0.5
     assert wide[inside].mean() > 0.99 and not wide[np.hypot(*np.mgrid[-500:500, -500:500]) > 260].any()
+
+
+
+def test_a_pale_middle_is_filled_but_background_seen_through_a_ring_stays_a_hole(monkeypatch):
+    """``_body_holes_filled``: a body's hole whose grey lies part of the way from the background
+    to the body (a spheroid's pale middle, which the network marks as a ring) is filled; a hole
+    showing the background, a vesicle paler than the background and a hole holding an island
+    (an object of the mask, or of ``islands``) stay holes."""
+    g = np.full((400, 1100), 0.85, np.float32)
+    mask = np.zeros(g.shape, np.uint8)
+    middles = [0.6, 0.85, 0.95, 0.85, 0.6]
+    for k, middle in enumerate(middles):
+        x = 110 + 215 * k
+        cv2.circle(g, (x, 200), 90, 0.3, -1)
+        cv2.circle(g, (x, 200), 40, middle, -1)
+        cv2.circle(mask, (x, 200), 90, 1, -1)
+        cv2.circle(mask, (x, 200), 40, 0, -1)
+    cv2.circle(g, (755, 200), 15, 0.3, -1)
+    cv2.circle(mask, (755, 200), 15, 1, -1)  # an island in the fourth ring's hole
+    islands = np.zeros(g.shape, bool)
+    islands[200, 970] = True  # an object found before in the fifth ring's hole
+    out = engine._body_holes_filled(g, mask, islands)
+    assert out.dtype == bool and (out >= (mask > 0)).all()
+    filled = [bool(out[200, 110 + 215 * k + 25]) for k in range(5)]
+    assert filled == [True, False, False, False, False]
+    assert out[200, 755] and not out[200, 755 + 25]  # the island stays, its hole too
+    assert engine._body_holes_filled(g, mask)[200, 970 + 25]  # without the island: filled
+    monkeypatch.setattr(engine, "HOLE_MIN_SHARE", None)
+    assert np.array_equal(engine._body_holes_filled(g, mask), mask > 0)

@@ -23,6 +23,21 @@ def test_touching_discs_are_split():
     assert areas[1] == pytest.approx(np.pi * 80 ** 2, rel=0.12)
 
 
+def test_touching_rings_are_split_and_none_is_lost():
+    """Two touching rings (a network's map of two spheroids with pale middles): the split's peaks
+    lie in their holes, and the pieces are flooded over the filled shape, so neither ring is lost
+    (both were, when the seeds in the holes were cleared) and each keeps its own hole."""
+    m = _disc_map((300, 400), [(120, 150, 80), (270, 150, 75)])
+    cv2.circle(m, (120, 150), 40, 0.0, -1)
+    cv2.circle(m, (270, 150), 35, 0.0, -1)
+    polys = instances(m, min_area_px=50)
+    assert len(polys) == 2
+    by_x = sorted(polys, key=lambda p: np.mean(np.asarray(p["exterior"])[:, 0]))
+    for p, (r, hole) in zip(by_x, [(80, 40), (75, 35)], strict=True):
+        assert len(p["holes"]) == 1
+        assert measure(p["exterior"], p["holes"])["area_px"] == pytest.approx(np.pi * (r * r - hole * hole), rel=0.15)
+
+
 def test_single_disc_not_split_and_small_removed():
     m = _disc_map((300, 300), [(150, 150, 90), (20, 20, 3)])
     polys = instances(m, min_area_px=100)

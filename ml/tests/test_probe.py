@@ -45,3 +45,22 @@ def test_probe_radius_and_count_are_options_and_checked(tmp_path, capsys):
     assert np.array_equal(probe.render(3, (400, 400))[1], lab)  # the same scene, the well drawn over it
     with pytest.raises(SystemExit):
         probe.main(["--out", str(tmp_path), "--well", "2"])
+
+
+def test_probe_pale_middle_draws_dark_rims_round_paler_middles(tmp_path):
+    """``--pale-middle``: the same scene, each spheroid darkest near its rim and paler in its
+    middle (still darker than the field)."""
+    import cv2
+
+    img, lab = probe.render(4, (600, 600), pale_middle=True)
+    plain, plain_lab = probe.render(4, (600, 600))
+    assert np.array_equal(lab, plain_lab) and not np.array_equal(img, plain)
+    field = float(np.median(img[lab == 0]))
+    for k in range(1, int(lab.max()) + 1):
+        body = (lab == k).astype(np.uint8)
+        depth = cv2.distanceTransform(body, cv2.DIST_L2, 5)
+        depth /= depth.max()
+        rim, middle = img[(depth > 0.15) & (depth < 0.35)].mean(), img[depth > 0.8].mean()
+        assert rim < middle < field
+        assert np.median(plain[(lab == k) & (depth > 0.8)]) < np.median(plain[(lab == k) & (depth > 0.15) & (depth < 0.35)])
+    assert probe.main(["--out", str(tmp_path), "--n", "1", "--seed", "4", "--size", "300", "--pale-middle"]) == 0
