@@ -1056,34 +1056,42 @@ def _body_holes_filled(gray: np.ndarray, mask: np.ndarray, islands: np.ndarray |
     fg = mask > 0
     if HOLE_MIN_SHARE is None:
         return fg
+    out = fg.copy()
+    # the work stays in the mask's bounding box, grown for the widest ring an object there can have
+    bx, by, bw, bh = cv2.boundingRect(fg.astype(np.uint8))
+    pad = 9 + int(np.ceil(CONTRAST_RING * np.sqrt(bw * bh / np.pi)))
+    x0, y0 = max(0, bx - pad), max(0, by - pad)
+    fg, gray = fg[y0:by + bh + pad, x0:bx + bw + pad], gray[y0:by + bh + pad, x0:bx + bw + pad]
+    if islands is not None:
+        islands = islands[y0:by + bh + pad, x0:bx + bw + pad]
     h, w = fg.shape
     n, holes, hstats, _ = cv2.connectedComponentsWithStats((~fg).astype(np.uint8), connectivity=4)
     inner = _boxes_off_border(*hstats[:, :4].T, w, h) & (hstats[:, 4] >= 4)
     inner[0] = False  # label 0: the mask's own pixels
     if not inner.any():
-        return fg
+        return out
     _, objects, ostats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
-    out = fg.copy()
+    window = out[y0:by + bh + pad, x0:bx + bw + pad]  # a view: filling it fills out
     levels: dict[int, tuple[float, float] | None] = {}
     for i in np.flatnonzero(inner):
-        x, y, bw, bh = hstats[i, :4]
-        x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(w, x + bw + 1), min(h, y + bh + 1)
-        hole = holes[y0:y1, x0:x1] == i
-        around = objects[y0:y1, x0:x1][cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0]
+        x, y, hw, hh = hstats[i, :4]
+        box = slice(max(0, y - 1), min(h, y + hh + 1)), slice(max(0, x - 1), min(w, x + hw + 1))
+        hole = holes[box] == i
+        around = objects[box][cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0]
         around = around[around > 0]
         if not len(around):
             continue
         j = int(np.bincount(around).argmax())
         inside = ndi.binary_fill_holes(hole)
-        if (inside & ~hole).any() or (islands is not None and (islands[y0:y1, x0:x1] & inside).any()):
+        if (inside & ~hole).any() or (islands is not None and (islands[box] & inside).any()):
             continue  # an island in the hole: it stays a hole
         if j not in levels:
             levels[j] = _object_levels(gray, objects, ostats, j)
         if levels[j] is None:
             continue
         background, contrast = levels[j]
-        if (background - float(gray[y0:y1, x0:x1][hole].mean())) / contrast >= HOLE_MIN_SHARE:
-            out[y0:y1, x0:x1] |= hole
+        if (background - float(gray[box][hole].mean())) / contrast >= HOLE_MIN_SHARE:
+            window[box] |= hole
     return out
 
 
