@@ -746,8 +746,10 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
     """The connected pieces of ``candidates`` of at least ``min_area`` px and ``min_solidity``,
     off the image border, with at most ``RESCUE_MAX_OVERLAP`` of their area on ``taken``; with
     ``small`` = (area, solidity, circularity), smaller pieces from that area too when at least
-    that solid and their outline that round; with ``gray``, a piece less solid than
-    ``min_solidity`` is taken opened when ``_opened_body`` finds a body in it (and it has at
+    that solid and their outline that round; with ``gray``, a piece that fails these tests is
+    taken opened when ``_opened_body`` finds a body in it (one as large and round as ``small``
+    asks, for a piece under ``min_area``; since 2026-12-02: a small spheroid whose refinement
+    took in loose cells or a vesicle's rim beside it) (and it has at
     most ``RESCUE_MAX_OVERLAP`` of its area on the mask ``opened_clear_of()`` too, when given,
     computed only when a piece is tried: an opened body replaces no object)."""
     candidates = candidates.astype(np.uint8)
@@ -766,15 +768,11 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
     if min_solidity > 0:
         keep = _solid_enough(lab, stats, keep, min_solidity)
     if small is not None:
-        small_area, small_solidity, small_circularity = small
-        round_ = _solid_enough(lab, stats, clear & (area >= small_area) & (area < min_area), small_solidity)
-        for i in np.flatnonzero(round_):
-            res = outlines(lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i)
-            round_[i] = res is not None and (measure(*res).get("circularity") or 0.0) >= small_circularity
-        keep |= round_
+        for i in np.flatnonzero(clear & (area >= small[0]) & (area < min_area)):
+            keep[i] = _round_enough(lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i, small)
     out[oy:oy + ch, ox:ox + cw] = keep[lab]
     if gray is not None and min_solidity > 0 and OPENED_RADIUS:
-        ragged = clear & (area >= min_area) & ~keep
+        ragged = clear & (area >= (min_area if small is None else small[0])) & ~keep
         others = taken  # the objects kept out of an opened body's ring
         if opened_clear_of is not None and ragged.any():
             others = opened_clear_of()
@@ -787,9 +785,21 @@ def _clear_of(candidates: np.ndarray, taken: np.ndarray, min_area: float, min_so
             piece[oy + y[i] - y0:oy + y[i] + bh[i] - y0, ox + x[i] - x0:ox + x[i] + bw[i] - x0] = \
                 lab[y[i]:y[i] + bh[i], x[i]:x[i] + bw[i]] == i
             body = _opened_body(gray[y0:y1, x0:x1], piece, others[y0:y1, x0:x1] > 0, min_solidity)
+            if body is not None and area[i] < min_area and not _round_enough(body, small):
+                body = None  # a piece of the small path: its body as large and round as that asks
             if body is not None:
                 out[y0:y1, x0:x1] |= body
     return out
+
+
+def _round_enough(body: np.ndarray, small: tuple[float, float, float]) -> bool:
+    """Whether the mask ``body`` is as large, solid and round as ``small`` = (area, solidity,
+    circularity of its outline) asks."""
+    area, solidity, circularity = small
+    if body.sum() < area or mask_solidity(body) < solidity:
+        return False
+    res = outlines(body)
+    return res is not None and (measure(*res).get("circularity") or 0.0) >= circularity
 
 
 def _opened_body(gray: np.ndarray, piece: np.ndarray, taken: np.ndarray, min_solidity: float) -> np.ndarray | None:
