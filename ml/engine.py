@@ -60,13 +60,13 @@ MIN_CONTRAST: float | None = 0.15
 # the image border: a grey spheroid the network marks weakly but outlines whole (None: off)
 COMPACT_MIN_CONFIDENCE: float | None = 0.55
 COMPACT_MIN_SOLIDITY = 0.9
+COMPACT_MIN_CIRCULARITY = 0.7
+CONTRAST_RING = 0.25  # the ring around an object reaches this x its equivalent radius out (at least 4 px)
+CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: loose cells in it are darker
 # a hole in an object is filled when its grey lies at least this share of the object's own
 # contrast away from the background around it (None: off): a spheroid's pale middle, not the
 # background seen through a ring (``_body_holes_filled``)
 HOLE_MIN_SHARE: float | None = 0.15
-COMPACT_MIN_CIRCULARITY = 0.7
-CONTRAST_RING = 0.25  # the ring around an object reaches this x its equivalent radius out (at least 4 px)
-CONTRAST_BACKGROUND = 75  # percentile of the ring's grey taken as background: loose cells in it are darker
 # a ragged object (solidity under GRANULAR_MAX_SOLIDITY, the rescue's floor for compact),
 # granular at the scale of one cell (``_fine_texture`` inside it over its contrast above
 # MAX_GRANULARITY) and at least GRANULAR_MIN_RING_SHARE x as granular as the free ring around it
@@ -1042,7 +1042,7 @@ def _look(g: np.ndarray, obj: np.ndarray, free: np.ndarray, radius: float, granu
     None when that ring is too small to tell a background (under 20 px)."""
     d = max(4, int(np.ceil(CONTRAST_RING * radius)))
     gs = cv2.GaussianBlur(g, (0, 0), 2.0)
-    ring = (cv2.distanceTransform(1 - obj, cv2.DIST_L2, 5) <= d) & free
+    ring = _free_ring(obj > 0, free, d)
     if ring.sum() < 20:
         return None
     contrast = float(np.percentile(gs[ring], CONTRAST_BACKGROUND) - gs[obj > 0].mean())
@@ -1053,6 +1053,11 @@ def _look(g: np.ndarray, obj: np.ndarray, free: np.ndarray, radius: float, granu
         inside = obj > 0
     g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
     return ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast)
+
+
+def _free_ring(body: np.ndarray, free: np.ndarray, d: int) -> np.ndarray:
+    """The pixels of ``free`` within ``d`` px of the mask ``body``: where its background is taken."""
+    return (cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 5) <= d) & free
 
 
 def _body_holes_filled(gray: np.ndarray, mask: np.ndarray, islands: np.ndarray | None = None) -> np.ndarray:
@@ -1115,7 +1120,7 @@ def _object_levels(gray: np.ndarray, objects: np.ndarray, stats: np.ndarray, j: 
     x0, y0, x1, y1 = max(0, x - d - 8), max(0, y - d - 8), min(w, x + bw + d + 8), min(h, y + bh + d + 8)
     lab = objects[y0:y1, x0:x1]
     body = ndi.binary_fill_holes(lab == j)
-    ring = (cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 5) <= d) & ~body & (lab == 0)
+    ring = _free_ring(body, ~body & (lab == 0), d)
     if ring.sum() < 20:
         return None
     gs = cv2.GaussianBlur(gray[y0:y1, x0:x1], (0, 0), 2.0)
