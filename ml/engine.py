@@ -453,7 +453,7 @@ def _coarse_bodies(model, gray: np.ndarray, s0: float, fine: np.ndarray,
     keep &= _boxes_off_border(*stats[:, :4].T, cw, ch)
     if not keep.any():
         return None
-    return coarse.astype(np.float32), cv2.dilate(keep[lab].astype(np.uint8), _K5).astype(np.float32)
+    return coarse.astype(np.float32, copy=False), cv2.dilate(keep[lab].astype(np.uint8), _K5).astype(np.float32)
 
 
 def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, threshold: float,

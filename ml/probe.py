@@ -159,6 +159,16 @@ def _radius_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _well_radius(text: str) -> float:
+    try:
+        r = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.3 <= r <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 0.3-1, got {text!r}")
+    return r
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ml.probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="output folder (images/, masks/)")
@@ -169,13 +179,11 @@ def main(argv=None) -> int:
                     help="spheroid radius range, px at a 1000 px short side (default 35,170)")
     ap.add_argument("--spheroids", type=int, default=SPHEROIDS, choices=range(1, 21), metavar="N",
                     help="at most N spheroids per image, 1-20 (default 4)")
-    ap.add_argument("--well", type=float, default=0.0, metavar="R",
+    ap.add_argument("--well", type=_well_radius, default=0.0, metavar="R",
                     help="draw a well's round edge of about R x the short side in radius, 0.3-1 (default: none)")
     ap.add_argument("--pale-middle", action="store_true",
                     help="spheroids darkest at the rim, paler toward the middle (out of focus or hollow)")
     args = ap.parse_args(argv)
-    if args.well and not 0.3 <= args.well <= 1.0:
-        ap.error(f"--well: expected 0.3-1, got {args.well:g}")
     paths = write_set(args.out, args.n, args.seed, args.size, args.radius, args.spheroids, args.well, args.pale_middle)
     print(f"{len(paths)} images in {args.out / 'images'}, label masks in {args.out / 'masks'}")
     return 0

@@ -45,6 +45,7 @@ def test_probe_radius_and_count_are_options_and_checked(tmp_path, capsys):
     assert np.array_equal(probe.render(3, (400, 400))[1], lab)  # the same scene, the well drawn over it
     with pytest.raises(SystemExit):
         probe.main(["--out", str(tmp_path), "--well", "2"])
+    assert "argument --well: expected 0.3-1, got '2'" in capsys.readouterr().err
 
 
 def test_probe_pale_middle_draws_dark_rims_round_paler_middles(tmp_path):
