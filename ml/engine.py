@@ -50,6 +50,8 @@ REFINE_MAX_SOLIDITY_DROP: float | None = 0.06
 # a dark spheroid does not take the unmarked rim of a grey one it touches (the classical baseline,
 # whose map marks many small pieces, keeps the plain refinement)
 REFINE_NEAREST_ONLY = True
+_K3 = np.ones((3, 3), np.uint8)
+_DISC5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 _K5 = np.ones((5, 5), np.uint8)
 # a network object whose mean grey lies less than this below the background around it
 # (normalised grey) is not reported: a spheroid is a dense body that absorbs light; a pale disc,
@@ -93,6 +95,14 @@ RESCUE_MIN_DARKNESS = 0.25
 # of loose cells (None: off)
 OPENED_RADIUS: float | None = 0.2
 OPENED_MIN_SHARE = 0.6
+# small objects nothing else found are looked at this x closer than the working scale
+# (``_closer_look``, after the rescues; 0 turns it off), in at most CLOSER_MAX_WINDOWS windows,
+# and taken when, refined, they are compact, round, smoother than their ring and soft-edged:
+# edge sharpness (``ObjectLook``, about 1 / the edge's width in px) under
+# CLOSER_MAX_EDGE_SHARPNESS (a flat shard of debris has a sharp edge)
+CLOSER_FACTOR = 2.0
+CLOSER_MAX_WINDOWS = 16
+CLOSER_MAX_EDGE_SHARPNESS = 0.2
 RESCUE_GREY_AREA_FACTOR = 8.0  # _rescue_grey: from this x the minimum area (0 turns it off)
 # ... and from this x the minimum area when compact and round as COMPACT_MIN_SOLIDITY and
 # COMPACT_MIN_CIRCULARITY ask (a small grey spheroid, often beside a dark one; 0 turns it off)
@@ -456,8 +466,76 @@ def _coarse_bodies(model, gray: np.ndarray, s0: float, fine: np.ndarray,
     return coarse.astype(np.float32, copy=False), cv2.dilate(keep[lab].astype(np.uint8), _K5).astype(np.float32)
 
 
+def _closer_look(model, gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, cp: np.ndarray, s0: float,
+                 threshold: float, min_area: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Small objects that neither the network at the working scale ``s0`` nor the rescues found
+    (the objects of ``mask``, or of ``prob`` without one), looked at ``CLOSER_FACTOR`` x closer.
+    The classical map ``cp`` (at its working size) proposes them: its pieces outside the objects
+    found (grown by 2 px, opened by 2 px) of ``min_area`` px or more and under
+    ``RESCUE_MIN_AREA_FACTOR`` x that, off the border, at most ``CLOSER_MAX_WINDOWS``. A window
+    of ``TILE`` px at the closer scale around each is run through the network (one batch). A
+    piece it marks there over a candidate, clear of the objects found, of ``min_area`` px or
+    more, ``RESCUE_MIN_SOLIDITY`` and as round as the compact rule asks, is refined
+    (``ml.refine``, its probability grown by a quarter of its radius: the soft rim) and taken
+    when it is ``_a_small_spheroid``, with the closer probability. -> (``prob``, mask), updated
+    copies (the mask unchanged, possibly None, when nothing is looked at)."""
+    h, w = gray.shape
+    s1 = min(1.0, CLOSER_FACTOR * s0)
+    if s1 < 1.5 * s0:
+        return prob, mask
+    s = cp.shape[0] / h
+    fg = (prob >= threshold).astype(np.uint8) if mask is None else mask
+    fg_s = cv2.resize(fg, cp.shape[::-1], interpolation=cv2.INTER_NEAREST) if s < 1 else fg
+    taken = _model_objects(fg_s, min_area * s * s)
+    cand = cv2.morphologyEx(((cp >= threshold) & ~taken).astype(np.uint8), cv2.MORPH_OPEN, _DISC5)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    x, y, bw, bh, area = stats.T
+    ok = (area >= min_area * s * s) & (area < RESCUE_MIN_AREA_FACTOR * min_area * s * s)
+    ok &= _boxes_off_border(x, y, bw, bh, cp.shape[1], cp.shape[0])
+    ok[0] = False
+    if not ok.any():
+        return prob, mask
+    lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST) if s < 1 else lab
+    side = min(int(round(TILE / s1)), h, w)
+    windows = []
+    for i in np.flatnonzero(ok)[:CLOSER_MAX_WINDOWS]:
+        cx, cy = (x[i] + bw[i] / 2) / s, (y[i] + bh[i] / 2) / s
+        x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+        y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+        windows.append((i, x0, y0))
+    ts = max(16, round(side * s1))
+    batch = np.stack([_pad16(cv2.resize(gray[y0:y0 + side, x0:x0 + side], (ts, ts), interpolation=cv2.INTER_AREA))[0]
+                      for _, x0, y0 in windows])
+    out = _run_net(model, batch)[:, 0, :ts, :ts]
+    prob, fg = prob.copy(), fg.copy()
+    for (i, x0, y0), p in zip(windows, out, strict=True):
+        p = cv2.resize(p, (side, side), interpolation=cv2.INTER_LINEAR)
+        mine = lab[y0:y0 + side, x0:x0 + side] == i
+        found = _model_objects(fg[y0:y0 + side, x0:x0 + side], min_area)
+        pieces, st, keep = _object_pieces(((p >= threshold) & ~found).astype(np.uint8), min_area, RESCUE_MIN_SOLIDITY)
+        keep &= np.bincount(pieces[mine], minlength=len(st)) > 0
+        g = gray[y0:y0 + side, x0:x0 + side]
+        for j in np.flatnonzero(keep):
+            piece = (pieces == j).astype(np.uint8)
+            if not _round_enough(piece > 0, (min_area, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY)):
+                continue
+            r = max(1, int(round(0.25 * np.sqrt(st[j, 4] / np.pi))))
+            grown = (cv2.dilate(piece, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0) & ~found
+            mine_p = np.where(grown, p, 0.0).astype(np.float32)
+            body = refine_mask(g, mine_p, threshold, band=band_for_scale(s0), min_area_px=min_area,
+                               nearest_only=REFINE_NEAREST_ONLY, clear_of=found) > 0 if REFINE else mine_p >= threshold
+            if not body.any():
+                continue
+            look = _look(g, body.astype(np.uint8), ~(found | body), np.sqrt(body.sum() / np.pi), granular=True)
+            if _a_small_spheroid(body, look):
+                sub = prob[y0:y0 + side, x0:x0 + side]
+                sub[body] = np.maximum(sub[body], p[body])
+                fg[y0:y0 + side, x0:x0 + side][body] = 1
+    return prob, fg
+
+
 def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, threshold: float,
-                   min_area: int, rescue_area: float) -> tuple[np.ndarray, np.ndarray]:
+                   min_area: int, rescue_area: float, cp: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Add the classical baseline's objects that the model missed (a grey spheroid, or an
     aggregate of visible cells, that the network marks weakly or not at all): refined like the
     model's objects, those of at least ``rescue_area`` px and ``RESCUE_MIN_SOLIDITY``, off the
@@ -466,7 +544,8 @@ def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, 
     Candidates are found at the classical working size; only they are refined at full size."""
     fg = (prob >= threshold).astype(np.uint8) if mask is None else mask
     h, w = fg.shape
-    cp = _classical.classical_prob(gray, at_work_size=True)
+    if cp is None:
+        cp = _classical.classical_prob(gray, at_work_size=True)
     s = cp.shape[0] / h
     fg_s = cv2.resize(fg, cp.shape[::-1], interpolation=cv2.INTER_NEAREST) if s < 1 else fg
     # refinement grows an object by REACH_PER_RADIUS x its radius at most: smaller ones cannot make it
@@ -912,15 +991,22 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
                            stop_at_border=REFINE_STOP_AT_BORDER and card.kind == "unet",
                            max_solidity_drop=REFINE_MAX_SOLIDITY_DROP if card.kind == "unet" else None)
         timings["refine"] = time.perf_counter() - t
-    if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
+    if card.kind == "unet" and (RESCUE_MIN_AREA_FACTOR or CLOSER_FACTOR):
         t = time.perf_counter()
-        prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area)
+        cp = _classical.classical_prob(gray, at_work_size=True)  # the first rescue's and the closer look's
+    if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
+        prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area, cp)
         if RESCUE_GREY_AREA_FACTOR:
             prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, RESCUE_GREY_AREA_FACTOR * min_area)
         if RESCUE_LARGE_MIN_DIAMETER:
             d = RESCUE_LARGE_MIN_DIAMETER * min(h, w)
             prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, np.pi / 4 * d * d, large=True)
+    if card.kind == "unet" and (RESCUE_MIN_AREA_FACTOR or CLOSER_FACTOR):
         timings["rescue"] = time.perf_counter() - t
+    if card.kind == "unet" and CLOSER_FACTOR:
+        t = time.perf_counter()
+        prob, mask = _closer_look(_load_unet(card), gray, prob, mask, cp, scale, threshold, min_area)
+        timings["closer"] = time.perf_counter() - t
     report("inference", 1.0)
     check()
 
@@ -980,12 +1066,15 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
 
 class ObjectLook(NamedTuple):
     """How an object stands out: ``contrast`` (background around it minus its mean, normalised
-    grey), ``granularity`` (its fine texture over that contrast) and ``ring_granularity`` (the
-    same of the free ring around it); the two are None when not measured."""
+    grey), ``granularity`` (its fine texture over that contrast), ``ring_granularity`` (the
+    same of the free ring around it) and ``edge_sharpness`` (the mean grey-level gradient on its
+    outline over that contrast, per px: about 1 / the width of its edge); the three are None
+    when not measured."""
 
     contrast: float
     granularity: float | None = None
     ring_granularity: float | None = None
+    edge_sharpness: float | None = None
 
 
 def _fine_texture(g: np.ndarray, g1: np.ndarray, region: np.ndarray) -> float:
@@ -994,6 +1083,22 @@ def _fine_texture(g: np.ndarray, g1: np.ndarray, region: np.ndarray) -> float:
     m = region.astype(np.float32)
     local = cv2.GaussianBlur(g * m, (0, 0), 4.0) / np.maximum(cv2.GaussianBlur(m, (0, 0), 4.0), 1e-6)
     return float(np.abs(g1 - local)[region].mean())
+
+
+def _a_small_spheroid(body: np.ndarray, look: ObjectLook | None) -> bool:
+    """Whether ``body`` (a mask), an object only the closer look marks (``_closer_look``), refined,
+    is a small spheroid: compact and round as ``COMPACT_MIN_SOLIDITY`` and
+    ``COMPACT_MIN_CIRCULARITY`` ask, at least ``MIN_CONTRAST``, smoother than the free ring around
+    it (its ``look``'s granularity under ``GRANULAR_MIN_RING_SHARE`` x the ring's: not a clump of
+    loose cells) and with a soft edge (``edge_sharpness`` under ``CLOSER_MAX_EDGE_SHARPNESS``: a
+    flat shard of debris has a sharp one, a body of cells a rim seen through its depth)."""
+    if look is None or mask_solidity(body) < COMPACT_MIN_SOLIDITY:
+        return False
+    res = outlines(body)
+    return (res is not None and (measure(*res).get("circularity") or 0.0) >= COMPACT_MIN_CIRCULARITY
+            and (MIN_CONTRAST is None or look.contrast >= MIN_CONTRAST) and look.granularity is not None
+            and look.granularity < GRANULAR_MIN_RING_SHARE * look.ring_granularity
+            and look.edge_sharpness is not None and look.edge_sharpness < CLOSER_MAX_EDGE_SHARPNESS)
 
 
 def _a_clump_of_cells(look: ObjectLook) -> bool:
@@ -1052,7 +1157,10 @@ def _look(g: np.ndarray, obj: np.ndarray, free: np.ndarray, radius: float, granu
     if inside.sum() < 20:
         inside = obj > 0
     g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
-    return ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast)
+    edge = (obj > 0) & (cv2.erode(obj, _K3) == 0)
+    gradient = np.hypot(cv2.Sobel(g1, cv2.CV_32F, 1, 0), cv2.Sobel(g1, cv2.CV_32F, 0, 1))[edge] / 8
+    return ObjectLook(contrast, _fine_texture(g, g1, inside) / contrast, _fine_texture(g, g1, ring) / contrast,
+                      float(gradient.mean()) / contrast)
 
 
 def _free_ring(body: np.ndarray, free: np.ndarray, d: int) -> np.ndarray:
