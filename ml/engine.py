@@ -994,19 +994,18 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     if card.kind == "unet" and (RESCUE_MIN_AREA_FACTOR or CLOSER_FACTOR):
         t = time.perf_counter()
         cp = _classical.classical_prob(gray, at_work_size=True)  # the first rescue's and the closer look's
-    if card.kind == "unet" and RESCUE_MIN_AREA_FACTOR:
-        prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area, cp)
-        if RESCUE_GREY_AREA_FACTOR:
-            prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, RESCUE_GREY_AREA_FACTOR * min_area)
-        if RESCUE_LARGE_MIN_DIAMETER:
-            d = RESCUE_LARGE_MIN_DIAMETER * min(h, w)
-            prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, np.pi / 4 * d * d, large=True)
-    if card.kind == "unet" and (RESCUE_MIN_AREA_FACTOR or CLOSER_FACTOR):
+        if RESCUE_MIN_AREA_FACTOR:
+            prob, mask = _rescue_missed(gray, prob, mask, threshold, min_area, RESCUE_MIN_AREA_FACTOR * min_area, cp)
+            if RESCUE_GREY_AREA_FACTOR:
+                prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, RESCUE_GREY_AREA_FACTOR * min_area)
+            if RESCUE_LARGE_MIN_DIAMETER:
+                d = RESCUE_LARGE_MIN_DIAMETER * min(h, w)
+                prob, mask = _rescue_grey(gray, prob, mask, threshold, min_area, np.pi / 4 * d * d, large=True)
         timings["rescue"] = time.perf_counter() - t
-    if card.kind == "unet" and CLOSER_FACTOR:
-        t = time.perf_counter()
-        prob, mask = _closer_look(_load_unet(card), gray, prob, mask, cp, scale, threshold, min_area)
-        timings["closer"] = time.perf_counter() - t
+        if CLOSER_FACTOR:
+            t = time.perf_counter()
+            prob, mask = _closer_look(_load_unet(card), gray, prob, mask, cp, scale, threshold, min_area)
+            timings["closer"] = time.perf_counter() - t
     report("inference", 1.0)
     check()
 
