@@ -508,10 +508,11 @@ def _closer_look(model, gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | N
                       for _, x0, y0 in windows])
     out = _run_net(model, batch)[:, 0, :ts, :ts]
     prob, fg = prob.copy(), fg.copy()
+    found_all = _model_objects(fg, min_area)  # the objects found, grown by 2 px; the bodies taken join them
     for (i, x0, y0), p in zip(windows, out, strict=True):
         p = cv2.resize(p, (side, side), interpolation=cv2.INTER_LINEAR)
         mine = lab[y0:y0 + side, x0:x0 + side] == i
-        found = _model_objects(fg[y0:y0 + side, x0:x0 + side], min_area)
+        found = found_all[y0:y0 + side, x0:x0 + side].copy()
         pieces, st, keep = _object_pieces(((p >= threshold) & ~found).astype(np.uint8), min_area, RESCUE_MIN_SOLIDITY)
         keep &= np.bincount(pieces[mine], minlength=len(st)) > 0
         g = gray[y0:y0 + side, x0:x0 + side]
@@ -531,6 +532,7 @@ def _closer_look(model, gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | N
                 sub = prob[y0:y0 + side, x0:x0 + side]
                 sub[body] = np.maximum(sub[body], p[body])
                 fg[y0:y0 + side, x0:x0 + side][body] = 1
+                found_all[y0:y0 + side, x0:x0 + side] |= cv2.dilate(body.astype(np.uint8), _K5) > 0
     return prob, fg
 
 
@@ -1091,10 +1093,7 @@ def _a_small_spheroid(body: np.ndarray, look: ObjectLook | None) -> bool:
     it (its ``look``'s granularity under ``GRANULAR_MIN_RING_SHARE`` x the ring's: not a clump of
     loose cells) and with a soft edge (``edge_sharpness`` under ``CLOSER_MAX_EDGE_SHARPNESS``: a
     flat shard of debris has a sharp one, a body of cells a rim seen through its depth)."""
-    if look is None or mask_solidity(body) < COMPACT_MIN_SOLIDITY:
-        return False
-    res = outlines(body)
-    return (res is not None and (measure(*res).get("circularity") or 0.0) >= COMPACT_MIN_CIRCULARITY
+    return (look is not None and _round_enough(body, (0, COMPACT_MIN_SOLIDITY, COMPACT_MIN_CIRCULARITY))
             and (MIN_CONTRAST is None or look.contrast >= MIN_CONTRAST) and look.granularity is not None
             and look.granularity < GRANULAR_MIN_RING_SHARE * look.ring_granularity
             and look.edge_sharpness is not None and look.edge_sharpness < CLOSER_MAX_EDGE_SHARPNESS)
