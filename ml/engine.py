@@ -537,17 +537,16 @@ def _closer_look(model, gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | N
 
 
 def _rescue_missed(gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | None, threshold: float,
-                   min_area: int, rescue_area: float, cp: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   min_area: int, rescue_area: float, cp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Add the classical baseline's objects that the model missed (a grey spheroid, or an
     aggregate of visible cells, that the network marks weakly or not at all): refined like the
     model's objects, those of at least ``rescue_area`` px and ``RESCUE_MIN_SOLIDITY``, off the
     image border and clear of the model's objects (touching them by at most
-    ``RESCUE_MAX_OVERLAP`` of their area). Their probability is the classical one.
-    Candidates are found at the classical working size; only they are refined at full size."""
+    ``RESCUE_MAX_OVERLAP`` of their area). Their probability is the classical one (``cp``, the
+    baseline's map at its working size). Candidates are found at that size; only they are
+    refined at full size."""
     fg = (prob >= threshold).astype(np.uint8) if mask is None else mask
     h, w = fg.shape
-    if cp is None:
-        cp = _classical.classical_prob(gray, at_work_size=True)
     s = cp.shape[0] / h
     fg_s = cv2.resize(fg, cp.shape[::-1], interpolation=cv2.INTER_NEAREST) if s < 1 else fg
     # refinement grows an object by REACH_PER_RADIUS x its radius at most: smaller ones cannot make it
