@@ -24,9 +24,11 @@ in a window around the object, finds the edge the object floods to:
 
 The new region replaces the object only when it is larger (``MIN_GROWTH``-``MAX_GROWTH`` x its
 area), solid (``MIN_SOLIDITY``, and ``MIN_GAIN`` more than before), and the part of its outline
-that moved lies on an edge at least ``MIN_EDGE_RATIO`` x as strong (mean gradient magnitude) as
-the part of the old outline it replaces: the rim of the whole body rather than the line between
-its dark and pale parts, not a line through a halo of loose cells instead of a body's edge.
+that moved (farther than ``MOVED`` x the radius, at least 2 px, from the old outline: the new one
+leaves it over more pixels the more pixels the body has) lies on an edge at least
+``MIN_EDGE_RATIO`` x as strong (mean gradient magnitude) as the part of the old outline it
+replaces: the rim of the whole body rather than the line between its dark and pale parts, not a
+line through a halo of loose cells instead of a body's edge.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ MAX_SOLIDITY = 0.93  # objects less solid than this are candidates
 MIN_SOLIDITY = 0.85  # the completed object must be at least this solid
 MIN_GAIN = 0.03  # and this much more solid than before
 MIN_EDGE_RATIO = 1.0  # the moved part of its outline on an edge at least this x as strong as the part it replaces
+MOVED = 0.05  # a part of the outline moved when farther than this x the radius (at least 2 px) from the other outline
 MIN_GROWTH = 1.15  # its area this many times the old one at least
 MAX_GROWTH = 3.0  # and at most
 CORE = 0.15  # marker: the object eroded by this x its equivalent radius
@@ -146,7 +149,7 @@ def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np
     s_old, s_new = mask_solidity(old), mask_solidity(new)
     if s_new < MIN_SOLIDITY or s_new < s_old + MIN_GAIN:
         return None
-    e_new, e_old = _moved_edge_strengths(gm, new, old)
+    e_new, e_old = _moved_edge_strengths(gm, new, old, margin=max(2, round(MOVED * r)))
     if e_new < MIN_EDGE_RATIO * e_old:
         return None
     return new
@@ -158,12 +161,13 @@ def _outline(m: np.ndarray) -> np.ndarray:
     return (m8 > 0) & (cv2.erode(m8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) == 0)
 
 
-def _moved_edge_strengths(gm: np.ndarray, new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
-    """Mean gradient magnitude on the part of the new outline that moved (more than 2 px from
-    the old one) and on the part of the old outline it replaces; the whole outlines when either
-    part is empty."""
+def _moved_edge_strengths(gm: np.ndarray, new: np.ndarray, old: np.ndarray,
+                          margin: int = 2) -> tuple[float, float]:
+    """Mean gradient magnitude on the part of the new outline that moved (more than ``margin`` px
+    from the old one) and on the part of the old outline it replaces; the whole outlines when
+    either part is empty."""
     line_new, line_old = _outline(new), _outline(old)
-    k = np.ones((5, 5), np.uint8)
+    k = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
     moved_new = line_new & (cv2.dilate(line_old.astype(np.uint8), k) == 0)
     moved_old = line_old & (cv2.dilate(line_new.astype(np.uint8), k) == 0)
     if not moved_new.any() or not moved_old.any():

@@ -5,6 +5,7 @@
     python -m ml.evaluate --holdout 30 --seed 1000         # images of the independent ml.holdout generator
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 2   # seen 2 x closer
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --zoom 0.5 # at half the pixels
+    python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --resample 3  # 3 x the pixels
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --close-ups 1.2  # each object close up
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --gamma 1.6 # darker mid-tones
     python -m ml.evaluate --images demo/spheroids --masks demo/reference_masks --shading 0.3 --seed 1  # uneven light
@@ -183,13 +184,33 @@ def load_pairs(images_dir: Path, masks_dir: Path):
     return pairs
 
 
+def _resampled(img: np.ndarray, lab: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The whole image and mask resampled to ``factor`` x their size: the image area-averaged
+    below 1 and bicubic above, the mask nearest-neighbour."""
+    h, w = lab.shape
+    size = (max(2, round(w * factor)), max(2, round(h * factor)))
+    how = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    return (cv2.resize(np.ascontiguousarray(img), size, interpolation=how),
+            cv2.resize(lab.astype(np.uint16), size, interpolation=cv2.INTER_NEAREST))
+
+
+def resampled_pairs(pairs, factor: float):
+    """Each pair's whole image resampled to ``factor`` x its size (``_resampled``): the same field
+    with more or fewer pixels, as a finer or coarser camera (or binning) records it. Enlarged,
+    the image is smoother than a finer camera's (no finer detail appears)."""
+    if not factor > 0:
+        raise ValueError("a resampling factor must be positive")
+    return [(f"{Path(name).stem}_s{factor:g}{Path(name).suffix}", *_resampled(np.asarray(img), _relabel(lab), factor))
+            for name, img, lab in pairs]
+
+
 def zoomed_pairs(pairs, factor: float):
     """Each pair seen ``factor`` x as large. Above 1: the 1/``factor`` crop centred on its
     reference objects (shifted to stay inside the image) enlarged back to the full size, the
     image bicubic, the mask nearest-neighbour: real spheroids as a higher magnification shows
     them, larger and more often cut by the border. Below 1: the whole image resampled to
-    ``factor`` x its size (area-averaged; the mask nearest-neighbour): the same field with fewer
-    pixels, as a lower-resolution camera or binning records it."""
+    ``factor`` x its size (``_resampled``): the same field with fewer pixels, as a
+    lower-resolution camera or binning records it."""
     if not factor > 0:
         raise ValueError("a zoom factor must be positive")
     out = []
@@ -197,17 +218,16 @@ def zoomed_pairs(pairs, factor: float):
         lab = _relabel(lab)
         h, w = lab.shape
         if factor < 1:  # the whole field, fewer pixels
-            img, size, how = np.asarray(img), (max(2, round(w * factor)), max(2, round(h * factor))), cv2.INTER_AREA
+            img, lab = _resampled(np.asarray(img), lab, factor)
         else:  # the crop around the objects, enlarged
             ch, cw = max(2, round(h / factor)), max(2, round(w / factor))
             ys, xs = np.nonzero(lab)
             cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (h // 2, w // 2)
             y0, x0 = min(max(cy - ch // 2, 0), h - ch), min(max(cx - cw // 2, 0), w - cw)
-            img, lab = np.asarray(img)[y0:y0 + ch, x0:x0 + cw], lab[y0:y0 + ch, x0:x0 + cw]
-            size, how = (w, h), cv2.INTER_CUBIC
-        out.append((f"{Path(name).stem}_x{factor:g}{Path(name).suffix}",
-                    cv2.resize(np.ascontiguousarray(img), size, interpolation=how),
-                    cv2.resize(lab.astype(np.uint16), size, interpolation=cv2.INTER_NEAREST)))
+            crop = np.ascontiguousarray(np.asarray(img)[y0:y0 + ch, x0:x0 + cw])
+            img = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC)
+            lab = cv2.resize(lab[y0:y0 + ch, x0:x0 + cw].astype(np.uint16), (w, h), interpolation=cv2.INTER_NEAREST)
+        out.append((f"{Path(name).stem}_x{factor:g}{Path(name).suffix}", img, lab))
     return out
 
 
@@ -353,6 +373,9 @@ def main(argv=None):
                     help="with --images: evaluate each image seen F x as large: above 1 the 1/F crop "
                          "around its reference objects enlarged back to full size, below 1 the whole "
                          "image resampled to F x its size")
+    ap.add_argument("--resample", type=float, default=None, metavar="F",
+                    help="with --images: evaluate each whole image resampled to F x its size (bicubic "
+                         "above 1, area-averaged below): the same field with more or fewer pixels")
     ap.add_argument("--close-ups", type=float, default=None, metavar="K",
                     help="with --images: evaluate each reference object seen close up, the square K x "
                          "its diameter around it enlarged to the image's shorter side")
@@ -392,6 +415,8 @@ def main(argv=None):
         ap.error("--zoom goes with --images and --masks")
     if args.close_ups is not None and (args.synthetic or args.holdout):
         ap.error("--close-ups goes with --images and --masks")
+    if args.resample is not None and (args.synthetic or args.holdout):
+        ap.error("--resample goes with --images and --masks (--size sets generated images' size)")
 
     def apply(option: str, transform, describe) -> None:
         """The pairs transformed and the label extended; a bad value is a usage error naming ``option``."""
@@ -420,6 +445,9 @@ def main(argv=None):
             apply("--zoom", lambda ps: zoomed_pairs(ps, args.zoom),
                   lambda: f", seen {args.zoom:g} x closer" if args.zoom >= 1
                   else f", resampled to {args.zoom:g} x its size")
+        if args.resample is not None:
+            apply("--resample", lambda ps: resampled_pairs(ps, args.resample),
+                  lambda: f", resampled to {args.resample:g} x its size")
         if args.close_ups is not None:
             apply("--close-ups", lambda ps: close_up_pairs(ps, args.close_ups),
                   lambda: f", {len(pairs)} close-ups ({args.close_ups:g} x each object's diameter)")

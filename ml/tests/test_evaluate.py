@@ -125,6 +125,25 @@ def test_zoomed_pairs_enlarge_the_crop_around_the_reference_objects():
             zoomed_pairs([("well.png", img, lab)], bad)
 
 
+def test_resampled_pairs_keep_the_whole_field_with_more_or_fewer_pixels():
+    from ml.evaluate import resampled_pairs, zoomed_pairs
+
+    lab = _disc((200, 300), 140, 90, 20)
+    img = np.where(lab > 0, 40, 200).astype(np.uint8)
+    [(name, big, big_lab)] = resampled_pairs([("well.png", img, lab)], 3)
+    assert name == "well_s3.png" and big.shape == big_lab.shape == (600, 900) and big_lab.max() == 1
+    ys, xs = np.nonzero(big_lab)
+    assert len(ys) == pytest.approx(9 * np.pi * 20 ** 2, rel=0.03)  # the disc 3 x as wide
+    assert (ys.mean(), xs.mean()) == pytest.approx((271, 421), abs=2)  # where it was, 3 x as far
+    assert big[271, 421] < 60 and big[5, 5] > 180 and big.dtype == img.dtype
+    [(_, small, small_lab)] = resampled_pairs([("well.png", img, lab)], 0.5)  # as --zoom 0.5 resamples it
+    [(_, zoomed, zoomed_lab)] = zoomed_pairs([("well.png", img, lab)], 0.5)
+    assert np.array_equal(small, zoomed) and np.array_equal(small_lab, zoomed_lab)
+    for bad in (0, -1):
+        with pytest.raises(ValueError):
+            resampled_pairs([("well.png", img, lab)], bad)
+
+
 def test_close_up_pairs_show_each_reference_object_filling_the_field():
     from ml.evaluate import close_up_pairs
 
@@ -150,6 +169,8 @@ def test_close_up_pairs_show_each_reference_object_filling_the_field():
     ("--zoom", "1.5", "seen 1.5 x closer", "spheroid_single_x1.5.png", "0", "--zoom: a zoom factor must be positive"),
     ("--zoom", "0.3", "resampled to 0.3 x its size", "spheroid_pair_x0.3.png", "-2",
      "--zoom: a zoom factor must be positive"),
+    ("--resample", "1.5", "resampled to 1.5 x its size", "spheroid_pair_s1.5.png", "0",
+     "--resample: a resampling factor must be positive"),
     ("--gamma", "1.5", "tone curve raised to the power 1.5", "spheroid_single_g1.5.png", "-1",
      "--gamma: gamma must be positive"),
     ("--blur", "2", "blurred (sigma 2 px)", "spheroid_single_b2.png", "-1",
@@ -167,7 +188,7 @@ def test_evaluate_transforms_the_reference_images(option, value, label, name, ba
     assert error in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option", ["--zoom", "--close-ups"])
+@pytest.mark.parametrize("option", ["--zoom", "--close-ups", "--resample"])
 def test_evaluate_zoom_and_close_ups_go_with_reference_images(option, capsys):
     with pytest.raises(SystemExit):
         main(["--synthetic", "1", option, "2"])
