@@ -854,6 +854,14 @@ def test_a_pale_middle_is_filled_but_background_seen_through_a_ring_stays_a_hole
     assert np.array_equal(engine._body_holes_filled(g, mask), mask > 0)
 
 
+def _match(pred: np.ndarray, ref: np.ndarray, y: int, x: int) -> float:
+    """IoU of the predicted and reference objects at pixel (y, x) (0 when either is absent)."""
+    j, k = pred[y, x], ref[y, x]
+    if not (j and k):
+        return 0.0
+    return np.count_nonzero((pred == j) & (ref == k)) / np.count_nonzero((pred == j) | (ref == k))
+
+
 def test_a_small_spheroid_whose_refinement_took_in_loose_cells_is_found_opened(monkeypatch):
     """``ml.probe`` seed 16 with many small spheroids: one 50 px across, in a halo of loose cells
     and touching a vesicle, is unmarked by the network; the baseline marks it round, but refined
@@ -866,19 +874,9 @@ def test_a_small_spheroid_whose_refinement_took_in_loose_cells_is_found_opened(m
     image = np.clip(img, 0, 255).astype(np.uint8)
     k = ref[813, 263]
     assert k and 1500 < np.count_nonzero(ref == k) < 2500
-    pred = predict_labels(image, engine.DEFAULT_MODEL)[0]
-    j = pred[813, 263]
-    assert j and np.count_nonzero((pred == j) & (ref == k)) / np.count_nonzero((pred == j) | (ref == k)) >= 0.8
+    assert _match(predict_labels(image, engine.DEFAULT_MODEL)[0], ref, 813, 263) >= 0.8
     monkeypatch.setattr(engine, "OPENED_RADIUS", None)
     assert predict_labels(image, engine.DEFAULT_MODEL)[0][813, 263] == 0
-
-
-def _match(pred: np.ndarray, ref: np.ndarray, y: int, x: int) -> float:
-    """IoU of the predicted and reference objects at pixel (y, x) (0 when either is absent)."""
-    j, k = pred[y, x], ref[y, x]
-    if not (j and k):
-        return 0.0
-    return np.count_nonzero((pred == j) & (ref == k)) / np.count_nonzero((pred == j) | (ref == k))
 
 
 @pytest.mark.parametrize("y, x", [(40, 210), (624, 507)])
