@@ -925,24 +925,21 @@ def test_edge_sharpness_tells_a_step_edge_from_a_soft_rim():
 
 
 def test_the_pale_cluster_spheroid_is_completed_when_the_image_has_three_times_the_pixels(demo_dir, monkeypatch):
-    """The real cluster enlarged 3 x (3000 px, bicubic; ``ml.evaluate --resample 3``): the pale spheroid is marked at its dark
-    part only and completed to its rim (``ml.complete``). Its outline departs from the dark
-    part's gradually over more px than at 1000 px, so the test of the moved outline's edge
-    leaves out the part within ``MOVED`` x the radius of the other outline (2 px alone: the
-    transition counts and the completion is refused, the spheroid half outlined)."""
+    """The real cluster enlarged 3 x (3000 px, bicubic; ``ml.evaluate --resample 3``): the pale
+    spheroid is marked at its dark part only and completed to its rim (``ml.complete``). Its
+    outline departs from the dark part's gradually over more px than at 1000 px, so the test of
+    the moved outline's edge leaves out the part within ``MOVED`` x the radius of the other
+    outline (2 px alone: the transition counts and the completion is refused, the spheroid half
+    outlined)."""
     import ml.complete
-    from ml.evaluate import iou_matrix, resampled_pairs
-    from ml.geometry import rasterize
-
-    def best_ious():
-        found = engine.segment(image)
-        pred = np.zeros(ref.shape, np.int32)
-        for k, p in enumerate(found.polygons, 1):
-            pred[rasterize([p], *ref.shape) > 0] = k
-        return iou_matrix(ref, pred).max(axis=1)
+    from ml.evaluate import iou_matrix, predict_labels, resampled_pairs
 
     [(_, image, ref)] = resampled_pairs([("cluster.png", read_image(demo_dir / "spheroid_cluster.png")[0],
                                           read_image(demo_dir.parent / "reference_masks" / "spheroid_cluster.png")[0])], 3)
+
+    def best_ious():
+        return iou_matrix(ref, predict_labels(image, engine.DEFAULT_MODEL)[0]).max(axis=1)
+
     assert (best_ious() >= 0.8).all()  # 0.93, 0.89, 0.85 (0.86 for the pale one at 1000 px)
     monkeypatch.setattr(ml.complete, "MOVED", 0.0)
     assert (best_ious() < 0.5).sum() == 1
