@@ -161,8 +161,7 @@ def _outline(m: np.ndarray) -> np.ndarray:
     return (m8 > 0) & (cv2.erode(m8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE) == 0)
 
 
-def _moved_edge_strengths(gm: np.ndarray, new: np.ndarray, old: np.ndarray,
-                          margin: int = 2) -> tuple[float, float]:
+def _moved_edge_strengths(gm: np.ndarray, new: np.ndarray, old: np.ndarray, margin: int) -> tuple[float, float]:
     """Mean gradient magnitude on the part of the new outline that moved (more than ``margin`` px
     from the old one) and on the part of the old outline it replaces; the whole outlines when
     either part is empty."""
