@@ -189,7 +189,7 @@ def test_evaluate_transforms_the_reference_images(option, value, label, name, ba
 
 
 @pytest.mark.parametrize("option", ["--zoom", "--close-ups", "--resample"])
-def test_evaluate_zoom_and_close_ups_go_with_reference_images(option, capsys):
+def test_evaluate_image_variants_go_with_reference_images(option, capsys):
     with pytest.raises(SystemExit):
         main(["--synthetic", "1", option, "2"])
     assert f"{option} goes with --images and --masks" in capsys.readouterr().err
