@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from ml.postprocess import mask_solidity
+from ml.postprocess import label_pieces, mask_solidity
 from ml.refine import _enclosed, _open
 
 __all__ = ["complete_bodies"]
@@ -141,7 +141,7 @@ def _complete_one(gray: np.ndarray, sub: np.ndarray, k: int, r: float, areas: np
     ro = OPEN * np.sqrt(new.sum() / np.pi)
     if ro >= 1:
         new = (_open(new.astype(np.uint8), ro) > 0) | (markers == k)
-    n_parts, parts, stats, _ = cv2.connectedComponentsWithStats(new.astype(np.uint8), connectivity=8)
+    n_parts, parts, stats = label_pieces(new.astype(np.uint8))
     if n_parts > 2:
         new = parts == (1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])))
     new |= _enclosed(new.astype(np.uint8))

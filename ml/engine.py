@@ -27,7 +27,7 @@ from ml import complete as _complete
 from ml.geometry import polygon_area, rasterize
 from ml.io import normalize
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
-from ml.postprocess import instances, mask_solidity, outlines
+from ml.postprocess import instances, label_pieces, mask_solidity, outlines
 from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, _open, band_for_scale, refine_mask
 
 log = logging.getLogger(__name__)
@@ -416,7 +416,7 @@ def _unet_prob(card: ModelCard, gray: np.ndarray, threshold: float, min_area_px:
     scale = s0
     # detail pass: objects too small at the working size -> overlapping tiles at a finer scale
     fg = (p[0] >= threshold).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    n, _, stats = label_pieces(fg)
     min_area_w = min_area_px * s0 * s0
     areas = [a for a in stats[1:, 4] if a >= max(4.0, 0.5 * min_area_w)]
     if areas and s0 < 0.9:
@@ -488,7 +488,7 @@ def _closer_look(model, gray: np.ndarray, prob: np.ndarray, mask: np.ndarray | N
     fg_s = cv2.resize(fg, cp.shape[::-1], interpolation=cv2.INTER_NEAREST) if s < 1 else fg
     taken = _model_objects(fg_s, min_area * s * s)
     cand = cv2.morphologyEx(((cp >= threshold) & ~taken).astype(np.uint8), cv2.MORPH_OPEN, _DISC5)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+    n, lab, stats = label_pieces(cand)
     x, y, bw, bh, area = stats.T
     ok = (area >= min_area * s * s) & (area < RESCUE_MIN_AREA_FACTOR * min_area * s * s)
     ok &= _boxes_off_border(x, y, bw, bh, cp.shape[1], cp.shape[0])
@@ -584,8 +584,7 @@ def _rescue_grey(gray: np.ndarray, prob: np.ndarray, fg: np.ndarray, threshold: 
                                    background_size=RESCUE_LARGE_BACKGROUND if large else _classical.BACKGROUND_SIZE)
     # a rescued object must be mostly (RESCUE_MIN_MARKED) its seed: smaller seeds cannot make it
     seed_area = max(min_area, 0.9 * RESCUE_MIN_MARKED * rescue_area) * s * s
-    if large and cv2.connectedComponentsWithStats(((cp >= threshold) & ~found).astype(np.uint8),
-                                                  connectivity=8)[2][1:, 4].max(initial=0) < seed_area:
+    if large and label_pieces(((cp >= threshold) & ~found).astype(np.uint8))[2][1:, 4].max(initial=0) < seed_area:
         return prob, fg  # no seed that large outside the objects found: the common case, decided cheaply
     blocking, partly = fg, None  # the model's objects that a candidate must stay clear of (the solid ones)
     if PARTLY_MARKED_MAX_SHARE:
@@ -705,7 +704,7 @@ def _partly_marked(gray: np.ndarray, fg: np.ndarray, marked: np.ndarray, min_are
     out = np.zeros(fg.shape, bool)
     if not keep.any():
         return out
-    nc, clab, cstats, _ = cv2.connectedComponentsWithStats(marked.astype(np.uint8), connectivity=8)
+    nc, clab, cstats = label_pieces(marked.astype(np.uint8))
     for i in np.flatnonzero(keep):
         x, y, bw, bh, area = stats[i]
         mine = lab[y:y + bh, x:x + bw] == i
@@ -797,7 +796,7 @@ def _model_objects(fg: np.ndarray, min_area: float, min_solidity: float = 0.0, l
 def _object_pieces(fg: np.ndarray, min_area: float, min_solidity: float = 0.0):
     """The labelled pieces of ``fg`` (labels, stats) and which of them are objects: ``min_area``
     px or more and, with ``min_solidity``, at least that solid."""
-    _, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    _, lab, stats = label_pieces(fg)
     keep = stats[:, 4] >= min_area
     keep[0] = False
     if min_solidity > 0:
@@ -1190,7 +1189,7 @@ def _body_holes_filled(gray: np.ndarray, mask: np.ndarray, islands: np.ndarray |
     inner[0] = False  # label 0: the mask's own pixels
     if not inner.any():
         return out
-    _, objects, ostats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    _, objects, ostats = label_pieces(fg.astype(np.uint8))
     window = out[y0:by + bh + pad, x0:bx + bw + pad]  # a view: filling it fills out
     levels: dict[int, tuple[float, float] | None] = {}
     for i in np.flatnonzero(inner):

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["instances", "split_touching", "outlines", "fill_small_holes"]
+__all__ = ["instances", "split_touching", "outlines", "fill_small_holes", "label_pieces"]
 
 SPLIT_SIZE = 256  # objects larger than this (px) are split on a downscaled copy
 # Touching spheroids whose neck is too wide for the saddle test are still split when the split
@@ -37,6 +37,41 @@ CUT_MIN_PIECE = 0.1  # each piece at least this share of the component
 CUT_MAX_SOLIDITY = 0.93  # a more convex component is one lumpy body
 
 
+def label_pieces(mask: np.ndarray, connectivity: int = 8) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity)`` without the centroids: ``(n,
+    labels int32, stats)``, the same labels and stats (row 0, the background, too). Worked out on
+    the foreground's bounding box (from even coordinates, so OpenCV's 2 x 2-block labelling
+    numbers the pieces as on the whole mask): OpenCV's statistics cost about 4 ns per pixel, so a
+    sparse mask labels several times faster."""
+    mask = np.ascontiguousarray(mask, dtype=np.uint8) if mask.dtype != np.uint8 else mask
+    H, W = mask.shape
+    x, y, bw, bh = cv2.boundingRect(mask)
+    x0, y0, x1, y1 = x & ~1, y & ~1, x + bw, y + bh
+    if (x1 - x0) * (y1 - y0) > 0.5 * H * W:
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=connectivity)
+        return n, lab, stats
+    lab = np.zeros((H, W), np.int32)
+    if bw == 0:
+        return 1, lab, np.array([[0, 0, W, H, H * W]], np.int32)
+    n, lab[y0:y1, x0:x1], stats, _ = cv2.connectedComponentsWithStats(mask[y0:y1, x0:x1], connectivity=connectivity)
+    stats[1:, 0] += x0
+    stats[1:, 1] += y0
+    # the background: the crop's, plus everything outside the crop (whole rows and whole columns)
+    bx, by, bbw, bbh, inside = (int(v) for v in stats[0])
+    xs, ys = [], []
+    if inside:
+        xs += [x0 + bx, x0 + bx + bbw]
+        ys += [y0 + by, y0 + by + bbh]
+    if y0 > 0 or y1 < H:  # whole rows outside the crop
+        xs += [0, W]
+        ys += [0 if y0 > 0 else y1, H if y1 < H else y0]
+    if x0 > 0 or x1 < W:  # whole columns outside the crop
+        ys += [0, H]
+        xs += [0 if x0 > 0 else x1, W if x1 < W else x0]
+    stats[0] = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys), H * W - int(stats[1:, 4].sum()))
+    return n, lab, stats
+
+
 def mask_solidity(m: np.ndarray) -> float:
     """Pixel area over the convex-hull area of a binary mask's largest outer contour."""
     cs, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -48,14 +83,18 @@ def mask_solidity(m: np.ndarray) -> float:
 
 
 def fill_small_holes(mask: np.ndarray, max_hole_area: int) -> np.ndarray:
-    """Fill background regions enclosed by foreground that are smaller than ``max_hole_area``."""
+    """Fill background regions enclosed by foreground that are smaller than ``max_hole_area``
+    (worked out on the foreground's bounding box: a region there that reaches the box's edge is
+    open to the background around it, or to the image border)."""
     if max_hole_area <= 0:
         return mask
-    inv = (mask == 0).astype(np.uint8)
+    x0, y0, w, h = cv2.boundingRect((mask != 0).astype(np.uint8))
+    if w == 0:
+        return mask
+    inv = (mask[y0:y0 + h, x0:x0 + w] == 0).astype(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
     if n <= 1:
         return mask
-    h, w = mask.shape
     x, y, bw, bh, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
     touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
     small = (~touches) & (area < max_hole_area)
@@ -63,7 +102,7 @@ def fill_small_holes(mask: np.ndarray, max_hole_area: int) -> np.ndarray:
     if not small.any():
         return mask
     out = mask.copy()
-    out[small[lab]] = 1
+    out[y0:y0 + h, x0:x0 + w][small[lab]] = 1
     return out
 
 
@@ -360,7 +399,7 @@ def instances(prob: np.ndarray, *, threshold: float = 0.5, min_area_px: int = 50
     """
     fg = (prob >= threshold).astype(np.uint8) if mask is None else (mask > 0).astype(np.uint8)
     fg = fill_small_holes(fg, min_area_px if fill_holes_below is None else fill_holes_below)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    n, lab, stats = label_pieces(fg)
     H, W = fg.shape
     polys = []
     for i in range(1, n):

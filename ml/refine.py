@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from ml.metrics import border_edges
-from ml.postprocess import mask_solidity
+from ml.postprocess import label_pieces, mask_solidity
 
 __all__ = ["refine_mask", "band_for_scale"]
 
@@ -101,7 +101,7 @@ def _refine_pass(gs, fg, only, scale_band, min_area_px, min_contrast, edge_level
     outline where the new one would reach the image border and it did not (``stop_at_border``),
     or would be less solid by more than ``max_solidity_drop``, and never merges with
     ``clear_of``."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    n, lab, stats = label_pieces(fg)
     H, W = fg.shape
     out = fg.copy()
     grown = np.zeros_like(fg, dtype=bool)
@@ -183,7 +183,7 @@ def _redecide(g, t, dark_object, core, in_band, r_open, min_area_px) -> np.ndarr
     like = (g < t) if dark_object else (g > t)
     new = (core | (in_band & like)).astype(np.uint8)
     new = _open(new, r_open) | core.astype(np.uint8)
-    k, cl, st, _ = cv2.connectedComponentsWithStats(new, connectivity=8)
+    k, cl, st = label_pieces(new)
     if k > 2:
         keep = np.zeros(k, bool)
         keep[np.unique(cl[core])] = True

@@ -4,7 +4,7 @@ import pytest
 
 from ml.geometry import polygon_area, rasterize
 from ml.metrics import measure
-from ml.postprocess import instances
+from ml.postprocess import fill_small_holes, instances, label_pieces
 
 
 def _disc_map(shape, discs):
@@ -164,3 +164,57 @@ def test_a_body_joined_to_a_neighbour_the_border_cuts_is_split_off_when_the_bord
     x, _, w, _ = measure(whole["exterior"], whole["holes"])["bbox"]
     assert measure(whole["exterior"], whole["holes"])["area_px"] == pytest.approx(np.pi * 100 ** 2, rel=0.1)
     assert x + w < 240  # its right edge near the overlap's middle (200), not at the border
+
+
+@pytest.mark.parametrize("connectivity", [8, 4])
+def test_label_pieces_gives_opencvs_labels_and_stats_on_any_mask(connectivity):
+    rng = np.random.default_rng(5)
+    right, top = np.zeros((20, 30), np.uint8), np.zeros((20, 30), np.uint8)
+    right[:, 17:] = 1  # the background lies only left of the bounding box
+    top[:5, :] = 1  # ... only under it
+    masks, sparse = [np.zeros((37, 50), np.uint8), np.ones((31, 20), np.uint8), right, top], 0
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(20, 300, 2))
+        m = np.zeros((h, w), np.uint8)
+        # a window of the mask holds everything (it may reach the border): blobs, some touching,
+        # some cut by the window's edge, specks and holes
+        y0, x0 = int(rng.integers(0, h - 3)), int(rng.integers(0, w - 3))
+        win = m[y0:y0 + int(rng.integers(3, h - y0 + 1)), x0:x0 + int(rng.integers(3, w - x0 + 1))]
+        wh, ww = win.shape
+        for _ in range(int(rng.integers(1, 8))):
+            cx, cy = rng.integers(-5, ww + 5), rng.integers(-5, wh + 5)
+            axes = (int(rng.integers(1, max(2, ww // 3))), int(rng.integers(1, max(2, wh // 3))))
+            cv2.ellipse(win, (int(cx), int(cy)), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        win[rng.random(win.shape) < 0.01] ^= 1
+        if rng.random() < 0.15:
+            m = 1 - m  # a mostly full mask
+        x, y, bw, bh = cv2.boundingRect(m)
+        sparse += (x + bw - (x & ~1)) * (y + bh - (y & ~1)) <= 0.5 * h * w
+        masks.append(m)
+    assert sparse >= 80  # most masks are worked out on their bounding box
+    for m in masks:
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=connectivity)
+        n2, lab2, stats2 = label_pieces(m, connectivity)
+        assert n2 == n and np.array_equal(lab2, lab) and np.array_equal(stats2, stats), m.shape
+        assert lab2.dtype == np.int32
+
+
+def test_fill_small_holes_fills_only_enclosed_regions_under_the_area():
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(9)
+    for _ in range(100):
+        h, w = (int(v) for v in rng.integers(10, 200, 2))
+        m = np.zeros((h, w), np.uint8)
+        for _ in range(int(rng.integers(1, 6))):  # rings and blobs, some cut by the border
+            c = (int(rng.integers(-5, w + 5)), int(rng.integers(-5, h + 5)))
+            r = int(rng.integers(2, max(3, min(h, w) // 2)))
+            cv2.circle(m, c, r, 1, int(rng.choice([-1, 1, 2, 3])))
+        m[rng.random((h, w)) < 0.05] = 0  # pinholes
+        max_area = int(rng.integers(1, 400))
+        holes, n = ndi.label(ndi.binary_fill_holes(m) & (m == 0))  # enclosed, 4-connected regions
+        sizes = np.bincount(holes.ravel(), minlength=n + 1)
+        small = sizes < max_area
+        small[0] = False
+        expected = m | small[holes].astype(np.uint8)
+        assert np.array_equal(fill_small_holes(m, max_area), expected)
