@@ -788,8 +788,14 @@ def _model_objects(fg: np.ndarray, min_area: float, min_solidity: float = 0.0, l
     """Where the model's objects are (the pieces of ``fg`` of ``min_area`` px or more: specks
     below it are no object; with ``min_solidity``, only the compact ones), grown by 2 px; with
     ``labels``, also the labels of ``fg``'s pieces."""
-    lab, _, keep = _object_pieces(fg, min_area, min_solidity)
-    grown = cv2.dilate(keep[lab].astype(np.uint8), _K5) > 0
+    lab, stats, keep = _object_pieces(fg, min_area, min_solidity)
+    grown = np.zeros(fg.shape, bool)
+    if keep.any():  # the work stays inside the objects' bounding box, grown by the 2 px
+        h, w = fg.shape
+        x0, y0 = max(0, int(stats[keep, 0].min()) - 2), max(0, int(stats[keep, 1].min()) - 2)
+        x1 = min(w, int((stats[keep, 0] + stats[keep, 2]).max()) + 2)
+        y1 = min(h, int((stats[keep, 1] + stats[keep, 3]).max()) + 2)
+        grown[y0:y1, x0:x1] = cv2.dilate(keep[lab[y0:y1, x0:x1]].astype(np.uint8), _K5) > 0
     return (grown, lab) if labels else grown
 
 

@@ -183,11 +183,12 @@ def _redecide(g, t, dark_object, core, in_band, r_open, min_area_px) -> np.ndarr
     like = (g < t) if dark_object else (g > t)
     new = (core | (in_band & like)).astype(np.uint8)
     new = _open(new, r_open) | core.astype(np.uint8)
-    k, cl, st = label_pieces(new)
+    k, cl = cv2.connectedComponents(new, connectivity=8)
     if k > 2:
+        area = np.bincount(cl.ravel(), minlength=k)
         keep = np.zeros(k, bool)
         keep[np.unique(cl[core])] = True
-        keep &= st[:, 4] >= max(min_area_px, 0.1 * st[1:, 4].max())
+        keep &= area >= max(min_area_px, 0.1 * area[1:].max())
         keep[0] = False
         new = keep[cl].astype(np.uint8)
     return new
