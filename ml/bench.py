@@ -81,7 +81,7 @@ def _reference(repeat: int, size: int) -> dict:
             t = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t)
-    return {"median_s": round(float(np.median(times)), 3), "min_s": round(min(times), 3),
+    return {"input": size, "median_s": round(float(np.median(times)), 3), "min_s": round(min(times), 3),
             "parameters": sum(p.numel() for p in model.parameters()),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}
 
@@ -142,7 +142,7 @@ def main(argv=None):
             print(out.stderr, file=sys.stderr)
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        side = args.reference_size or 1024
+        side = r["input"]
         print(f"replaced model's stand-in ({r['parameters'] / 1e6:.1f} M parameters, random weights, {side} x {side} "
               f"input, network only): median {r['median_s']:.2f} s, min {r['min_s']:.2f} s of "
               f"{args.reference_repeat} runs, peak RSS {r['peak_rss_mb']:.0f} MB")
