@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from ml import classical as _classical
 from ml import complete as _complete
 from ml.geometry import polygon_area, rasterize
-from ml.io import normalize
+from ml.io import normalize, overlay_mask
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances, label_pieces, mask_solidity, outlines
 from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, _open, band_for_scale, refine_mask
@@ -132,6 +132,8 @@ SPLIT_OFF_GREY = True
 # bar or a label box with text on it: a spheroid is textured and round (extent about pi / 4);
 # not reported, for every model (None: off)
 OVERLAY_MIN_EXTENT: float | None = 0.9
+# burned-in overlays found by ml.io.overlay_mask are painted over before anything is outlined
+PAINT_OVERLAYS = True
 OVERLAY_MIN_FLAT_SHARE = 0.6
 OVERLAY_FLAT_TOLERANCE = 0.02
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
@@ -980,6 +982,8 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
     report("inference", 0.0)
     t = time.perf_counter()
     gray = normalize(img)
+    if PAINT_OVERLAYS:
+        gray = _overlays_painted_over(gray, overlay_mask(img))
     timings["normalize"] = time.perf_counter() - t
     if card.kind == "unet":
         prob, contact = _unet_prob(card, gray, threshold, min_area, timings)
@@ -1250,6 +1254,21 @@ def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> d
         res = outlines(m, (x0, y0))
         if res is not None:
             out[k - 1] = res
+    return out
+
+
+def _overlays_painted_over(gray: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``gray`` with its burned-in text, scale bars and label boxes (``mask``, from
+    ``ml.io.overlay_mask``) painted over from their surroundings (OpenCV's Telea inpainting), so
+    that no outline takes them in; unchanged without a mask."""
+    if mask is None:
+        return gray
+    ys, xs = np.nonzero(mask)
+    pad = 8
+    y0, y1 = max(0, ys.min() - pad), min(gray.shape[0], ys.max() + pad + 1)
+    x0, x1 = max(0, xs.min() - pad), min(gray.shape[1], xs.max() + pad + 1)
+    out = gray.copy()
+    out[y0:y1, x0:x1] = cv2.inpaint(gray[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8), 5, cv2.INPAINT_TELEA)
     return out
 
 

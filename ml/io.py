@@ -1,14 +1,16 @@
 """Image probing, decoding and normalisation.
 
-Pure numpy / Pillow / tifffile: no torch, no OpenCV, so the images context can use it for
-upload validation, metadata and thumbnails without loading the engine.
+numpy / Pillow / tifffile (and SciPy, lazily, for burned-in text): no torch, no OpenCV, so the
+images context can use it for upload validation, metadata and thumbnails without loading the
+engine.
 
 - :func:`probe` reads only the header (no pixel decoding): callers refuse decompression bombs
   by pixel count before anything is decoded.
 - :func:`read_image` fully decodes (first page of a multi-page TIFF), keeps the native dtype.
 - :func:`normalize` turns any decoded array into float32 HxW in [0, 1] with a robust
   percentile stretch (0.5 / 99.5 %), so a 16-bit image with a narrow dynamic range looks like
-  (and segments like) an 8-bit one.
+  (and segments like) an 8-bit one; burned-in text and scale bars (:func:`burned_in`) are left
+  out of the percentiles, and :func:`overlay_mask` tells the engine where the dark ones are.
 """
 
 from __future__ import annotations
@@ -473,16 +475,115 @@ def to_grey(array: np.ndarray) -> np.ndarray:
     return a.astype(np.float32)
 
 
+# Burned-in text, scale bars and label boxes: pieces of the image's exact darkest (or brightest)
+# grey, OVERLAY_MIN_PIECE sample pixels or more, whose rim is sharp all round (OVERLAY_MIN_SHARP
+# of its pixels have a grey at least OVERLAY_JUMP of the way to the median, and OVERLAY_MIN_JUMP
+# of the way to the other extreme, within OVERLAY_REACH sample pixels: not the clipped centres
+# of bright cells on a bright field), and thin (a half-width of OVERLAY_MAX_HALF_WIDTH of the
+# short side at most: strokes of text, scale bars) or rectangles (OVERLAY_MIN_EXTENT of their
+# bounding box, holes filled: label boxes), not a flat disc, as a spheroid clipped to black may
+# be. When they cover OVERLAY_MIN_SHARE of the image or more, they and their anti-aliased rims
+# are left out of the percentiles: black text would otherwise set the black point, and every
+# spheroid would look paler than it is. Dark cores clipped to black fade into their spheroid's
+# grey, so their rims are not sharp and they stay in.
+OVERLAY_JUMP = 0.5
+OVERLAY_MIN_JUMP = 0.25
+OVERLAY_REACH = 3
+OVERLAY_MIN_PIECE = 6
+OVERLAY_MIN_SHARP = 0.9
+OVERLAY_MIN_SHARE = 0.0005
+OVERLAY_MAX_HALF_WIDTH = 0.01
+OVERLAY_MIN_EXTENT = 0.9
+
+
 def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """Percentiles on a strided subsample (at most ~512k pixels: fast on 4000x4000 images)."""
+    """Percentiles on a strided subsample (at most ~512k pixels: fast on 4000x4000 images),
+    burned-in overlays left out (``OVERLAY_*``: dark ones from the low percentile, bright ones
+    from the high one)."""
     h, w = grey.shape
     step = max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
     sample = grey[::step, ::step]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(sample, [low, high])
+    finite = np.isfinite(sample)
+    if not finite.all():
+        sample = sample[finite]
+        if sample.size == 0:
+            return 0.0, 1.0
+        lo, hi = np.percentile(sample, [low, high])
+        return float(lo), float(hi)
+    dark, bright = burned_in(sample, darkest=True), burned_in(sample, darkest=False)
+    if dark is None and bright is None:
+        lo, hi = np.percentile(sample, [low, high])
+        return float(lo), float(hi)
+    lo = np.percentile(sample if dark is None else sample[~dark], low)
+    hi = np.percentile(sample if bright is None else sample[~bright], high)
     return float(lo), float(hi)
+
+
+def overlay_mask(array: np.ndarray) -> np.ndarray | None:
+    """Full-size mask of the dark burned-in overlays (``OVERLAY_*``) of a decoded image, found on
+    the percentiles' subsample of its own greys (a stretched image has clipped both ends) and
+    grown by the stride; None when there are none. Bright ones are not masked: the clipped
+    centres of bright halos come too close to them."""
+    h, w = array.shape[:2]
+    step = max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
+    sample = to_grey(array[::step, ::step])
+    if not np.isfinite(sample).all():
+        return None
+    small = burned_in(sample, darkest=True)
+    if small is None:
+        return None
+    from scipy import ndimage
+
+    full = np.repeat(np.repeat(small, step, axis=0), step, axis=1)[:h, :w]
+    return ndimage.binary_dilation(full, structure=np.ones((3, 3), bool), iterations=step)
+
+
+def _window_max(a: np.ndarray, reach: int) -> np.ndarray:
+    """Maximum over the (2 reach + 1)-square window around each pixel (edges replicated)."""
+    padded = np.pad(a, reach, mode="edge")
+    h, w = a.shape
+    rows = padded[: h, :].copy()
+    for shift in range(1, 2 * reach + 1):
+        np.maximum(rows, padded[shift: shift + h, :], out=rows)
+    out = rows[:, : w].copy()
+    for shift in range(1, 2 * reach + 1):
+        np.maximum(out, rows[:, shift: shift + w], out=out)
+    return out
+
+
+def burned_in(grey: np.ndarray, darkest: bool = True) -> np.ndarray | None:
+    """Pixels of burned-in text and scale bars in ``grey``'s darkest (or brightest) grey, with
+    their rims (``OVERLAY_*``), or None when they cover less than ``OVERLAY_MIN_SHARE`` of it."""
+    least = OVERLAY_MIN_SHARE * grey.size
+    g = grey if darkest else -grey
+    extreme, middle = float(g.min()), float(np.median(g))
+    at = g == extreme
+    if at.sum() < least or not middle > extreme:
+        return None
+    jump = max(OVERLAY_JUMP * (middle - extreme), OVERLAY_MIN_JUMP * (float(g.max()) - extreme))
+    sharp = at & (_window_max(g, OVERLAY_REACH) - extreme > jump)
+    if sharp.sum() < least:
+        return None
+    from scipy import ndimage  # only for images that hold such strokes
+
+    square = np.ones((3, 3), bool)
+    labels, n = ndimage.label(at, structure=square)
+    size = np.bincount(labels.ravel(), minlength=n + 1)
+    rim = at & ~ndimage.binary_erosion(at, structure=square, border_value=1)
+    rim_size = np.bincount(labels[rim], minlength=n + 1)
+    sharp_rim = np.bincount(labels[rim & sharp], minlength=n + 1)
+    strokes = (size >= OVERLAY_MIN_PIECE) & (sharp_rim >= OVERLAY_MIN_SHARP * rim_size)
+    strokes[0] = False
+    if strokes.any():  # thin strokes or rectangles, not a flat disc of the darkest grey
+        half_width = ndimage.maximum(ndimage.distance_transform_edt(at), labels, np.arange(n + 1))
+        thin = np.asarray(half_width) <= OVERLAY_MAX_HALF_WIDTH * min(grey.shape)
+        boxes = ndimage.find_objects(labels)
+        for k in np.flatnonzero(strokes & ~thin):
+            strokes[k] = ndimage.binary_fill_holes(labels[boxes[k - 1]] == k).mean() >= OVERLAY_MIN_EXTENT
+    mask = strokes[labels]
+    if mask.sum() < least:
+        return None
+    return ndimage.binary_dilation(mask, structure=square)
 
 
 def normalize(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:

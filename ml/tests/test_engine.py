@@ -704,15 +704,51 @@ def _with_overlays(img):
 
 def test_a_burned_in_scale_bar_and_label_box_are_no_spheroids(monkeypatch, pair):
     """Dark, solid and confidently marked, but rectangles filling their bounding box, mostly of
-    one grey (the label's letters are holes in the box): not reported (``OVERLAY_MIN_EXTENT``);
-    the spheroids are, as without the overlays."""
+    one grey (the label's letters are holes in the box): painted over before anything is
+    outlined (``PAINT_OVERLAYS``), and not reported if they were (``OVERLAY_MIN_EXTENT``); the
+    spheroids are, as without the overlays."""
     img = _with_overlays(pair)
     plain = sorted(round(p["metrics"]["centroid_x"]) for p in engine.segment(pair).polygons)
     assert sorted(round(p["metrics"]["centroid_x"]) for p in engine.segment(img).polygons) == plain
     monkeypatch.setattr(engine, "OVERLAY_MIN_EXTENT", None)
-    boxes = [p["metrics"]["bbox"] for p in engine.segment(img).polygons if p["metrics"]["centroid_y"] < 100
-             or p["metrics"]["centroid_y"] > img.shape[0] - 100]
-    assert len(boxes) == 2  # the bar and the box, reported without the rule
+
+    def boxes():
+        return [p["metrics"]["bbox"] for p in engine.segment(img).polygons if p["metrics"]["centroid_y"] < 100
+                or p["metrics"]["centroid_y"] > img.shape[0] - 100]
+
+    assert boxes() == []  # painted over before anything is outlined (PAINT_OVERLAYS)
+    monkeypatch.setattr(engine, "PAINT_OVERLAYS", False)
+    assert len(boxes()) == 2  # the bar and the box, reported without the rule or the painting
+
+
+def test_burned_in_overlays_neither_pale_a_grey_spheroid_nor_join_an_outline(monkeypatch):
+    """``ml.probe`` seed 25: a dark spheroid and, touching it, a grey one. A black scale bar and
+    its label and the time (0.5 % of the pixels) would be the normalisation's black point and the grey
+    spheroid too pale to be found; they are left out of it (``ml.io.OVERLAY_*``). The bar and its
+    label, drawn over the dark spheroid's lower edge, would join its outline; they are painted
+    over first (``PAINT_OVERLAYS``)."""
+    import cv2
+
+    import ml.io as mio
+    from ml import probe
+    from ml.evaluate import compare, predict_labels
+
+    img, ref = probe.render(25, (1000, 1000))
+    image = np.clip(img, 0, 255).astype(np.uint8)
+    assert int(ref.max()) == 2
+    burned = image.copy()  # a scale bar with its label, and the objective and time, as exported
+    cv2.rectangle(burned, (810, 950), (960, 962), 0, -1)
+    cv2.putText(burned, "200 um", (810, 935), cv2.FONT_HERSHEY_SIMPLEX, 1000 / 700, 0, 2, cv2.LINE_AA)
+    cv2.putText(burned, "10x  t=24h", (30, 60), cv2.FONT_HERSHEY_SIMPLEX, 1000 / 800, 0, 2, cv2.LINE_AA)
+    plain = compare(ref, predict_labels(image, engine.DEFAULT_MODEL)[0])
+    figures = compare(ref, predict_labels(burned, engine.DEFAULT_MODEL)[0])
+    assert plain["n_pred"] == figures["n_pred"] == 2 and figures["AP50"] == 1.0
+    assert figures["mIoU"] >= 0.95 and plain["mIoU"] - figures["mIoU"] < 0.02
+    monkeypatch.setattr(engine, "PAINT_OVERLAYS", False)
+    unpainted = compare(ref, predict_labels(burned, engine.DEFAULT_MODEL)[0])
+    assert unpainted["n_pred"] == 2 and unpainted["mIoU"] < figures["mIoU"] - 0.02  # the bar in the outline
+    monkeypatch.setattr(mio, "OVERLAY_MIN_SHARE", 2.0)  # nothing is ever an overlay
+    assert compare(ref, predict_labels(burned, engine.DEFAULT_MODEL)[0])["n_pred"] == 1  # the grey one missed
 
 
 def test_an_overlay_is_a_flat_rectangle_not_a_flat_disc_or_a_textured_rectangle():

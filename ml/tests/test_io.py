@@ -187,3 +187,92 @@ def test_jpeg_or_png_is_read_turned_as_its_exif_orientation_shows_it(orientation
     assert (probe(b.getvalue()).width, probe(b.getvalue()).height) == (info.width, info.height)
     raw = np.asarray(Image.open(io.BytesIO(b.getvalue())))  # the stored grid, not turned
     assert np.array_equal(arr, raw) == (orientation == 1)
+
+
+def _field_with_spheroid(seed=0, size=400, core=60.0):
+    """A noisy bright field (grey 200) with a soft-edged dark spheroid whose middle is ``core``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy - size / 2, xx - size / 2)
+    depth = np.clip((size * 0.2 - r) / (size * 0.08), 0, 1)  # fades over 0.08 x the size
+    return np.clip(200 - (200 - core) * depth + rng.normal(0, 3, (size, size)), 0, 255).astype(np.uint8)
+
+
+def _burn_in(img, grey):
+    import cv2
+
+    out = img.copy()
+    h, w = out.shape
+    cv2.rectangle(out, (w - 130, h - 24), (w - 20, h - 16), grey, -1)
+    cv2.putText(out, "200 um", (w - 130, h - 32), cv2.FONT_HERSHEY_SIMPLEX, 0.6, grey, 2, cv2.LINE_AA)
+    cv2.putText(out, "10x t=24h", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, grey, 2, cv2.LINE_AA)
+    return out
+
+
+def test_burned_in_text_and_scale_bar_set_neither_end_of_the_stretch(monkeypatch):
+    """Black text and a black scale bar (about 1 % of the pixels) would be the black point, and
+    the spheroid would look paler than it is; they are left out of the percentiles. So is white
+    text on a grey field at the other end."""
+    import ml.io as mio
+
+    plain = _field_with_spheroid()
+    lo, hi = mio.robust_range(plain.astype(np.float32))
+    for grey in (0, 255):
+        burned = _burn_in(plain, grey)
+        assert mio.burned_in(burned.astype(np.float32), darkest=grey == 0) is not None
+        assert mio.robust_range(burned.astype(np.float32)) == pytest.approx((lo, hi), abs=2)
+        clean = burned == plain
+        assert np.abs(normalize(burned) - normalize(plain))[clean].max() < 0.02
+    monkeypatch.setattr(mio, "OVERLAY_MIN_SHARE", 2.0)  # nothing is ever an overlay
+    assert mio.robust_range(_burn_in(plain, 0).astype(np.float32))[0] == 0
+    assert mio.robust_range(_burn_in(plain, 255).astype(np.float32))[1] == 255
+
+
+def test_clipped_dark_cores_and_bright_cell_centres_are_no_overlays():
+    """A spheroid's core clipped to black fades into its grey (no sharp rim): it stays the black
+    point. Bright cell centres clipped to white on a bright field are no overlay either."""
+    import cv2
+
+    from ml.io import burned_in, robust_range
+
+    clipped = _field_with_spheroid(core=-80.0)  # the middle third of the body is at 0
+    assert (clipped == 0).mean() > 0.01
+    assert burned_in(clipped.astype(np.float32)) is None
+    assert robust_range(clipped.astype(np.float32))[0] == 0
+    spots = np.zeros((400, 400), np.float32)
+    for y, x in np.random.default_rng(1).integers(20, 380, (60, 2)):
+        cv2.circle(spots, (int(x), int(y)), 3, 1.0, -1)
+    spots = cv2.GaussianBlur(spots, (0, 0), 2.5)
+    cells = np.clip(_field_with_spheroid() + 130 * spots / spots.max(), 0, 255)  # centres clipped to white
+    assert (cells == 255).mean() > 0.001
+    assert burned_in(cells.astype(np.float32), darkest=False) is None
+    sharp = cells.copy()
+    sharp[spots > 0.5 * spots.max()] = 255  # the same spots, cut out sharp: as white text is
+    assert burned_in(sharp.astype(np.float32), darkest=False) is not None
+
+
+def test_window_max_is_a_maximum_filter_with_edges_replicated():
+    from scipy import ndimage
+
+    from ml.io import _window_max
+
+    a = np.random.default_rng(3).random((53, 71)).astype(np.float32)
+    for reach in (1, 3):
+        assert np.array_equal(_window_max(a, reach), ndimage.maximum_filter(a, size=2 * reach + 1, mode="nearest"))
+
+
+def test_a_flat_black_disc_is_no_overlay_but_a_black_label_box_is():
+    """A spheroid clipped to black with a sharp rim is as flat and sharp as a label box; only
+    thin strokes and rectangles are overlays (``OVERLAY_MAX_HALF_WIDTH``, ``OVERLAY_MIN_EXTENT``)."""
+    import cv2
+
+    from ml.io import burned_in
+
+    disc = _field_with_spheroid()
+    cv2.circle(disc, (100, 100), 40, 0, -1)
+    assert burned_in(disc.astype(np.float32)) is None
+    box = _field_with_spheroid()
+    cv2.rectangle(box, (20, 20), (140, 60), 0, -1)
+    cv2.putText(box, "D3 A4", (28, 50), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    found = burned_in(box.astype(np.float32))
+    assert found is not None and found[20:61, 20:141].mean() > 0.8
