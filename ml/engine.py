@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from ml import classical as _classical
 from ml import complete as _complete
 from ml.geometry import polygon_area, rasterize
-from ml.io import normalize, overlay_mask
+from ml.io import normalize_with_overlays
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances, label_pieces, mask_solidity, outlines
 from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, _open, band_for_scale, refine_mask
@@ -132,7 +132,7 @@ SPLIT_OFF_GREY = True
 # bar or a label box with text on it: a spheroid is textured and round (extent about pi / 4);
 # not reported, for every model (None: off)
 OVERLAY_MIN_EXTENT: float | None = 0.9
-# burned-in overlays found by ml.io.overlay_mask are painted over before anything is outlined
+# the dark burned-in overlays ml.io.normalize_with_overlays finds are painted over before anything is outlined
 PAINT_OVERLAYS = True
 OVERLAY_MIN_FLAT_SHARE = 0.6
 OVERLAY_FLAT_TOLERANCE = 0.02
@@ -981,9 +981,9 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
 
     report("inference", 0.0)
     t = time.perf_counter()
-    gray = normalize(img)
+    gray, overlays = normalize_with_overlays(img)
     if PAINT_OVERLAYS:
-        gray = _overlays_painted_over(gray, overlay_mask(img))
+        gray = _overlays_painted_over(gray, overlays)
     timings["normalize"] = time.perf_counter() - t
     if card.kind == "unet":
         prob, contact = _unet_prob(card, gray, threshold, min_area, timings)
@@ -1259,8 +1259,8 @@ def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> d
 
 def _overlays_painted_over(gray: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """``gray`` with its burned-in text, scale bars and label boxes (``mask``, from
-    ``ml.io.overlay_mask``) painted over from their surroundings (OpenCV's Telea inpainting), so
-    that no outline takes them in; unchanged without a mask."""
+    ``ml.io.normalize_with_overlays``) painted over from their surroundings (OpenCV's Telea
+    inpainting), so that no outline takes them in; unchanged without a mask."""
     if mask is None:
         return gray
     ys, xs = np.nonzero(mask)

@@ -10,7 +10,7 @@ engine.
 - :func:`normalize` turns any decoded array into float32 HxW in [0, 1] with a robust
   percentile stretch (0.5 / 99.5 %), so a 16-bit image with a narrow dynamic range looks like
   (and segments like) an 8-bit one; burned-in text and scale bars (:func:`burned_in`) are left
-  out of the percentiles, and :func:`overlay_mask` tells the engine where the dark ones are.
+  out of the percentiles, and :func:`normalize_with_overlays` also tells the engine where the dark ones are.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-__all__ = ["ImageInfo", "ImageReadError", "probe", "read_image", "normalize", "SUPPORTED_FORMATS"]
+__all__ = ["ImageInfo", "ImageReadError", "probe", "read_image", "normalize", "normalize_with_overlays", "SUPPORTED_FORMATS"]
 
 # A truncated file must raise, never decode half an image silently.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -496,46 +496,39 @@ OVERLAY_MAX_HALF_WIDTH = 0.01
 OVERLAY_MIN_EXTENT = 0.9
 
 
-def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
-    """Percentiles on a strided subsample (at most ~512k pixels: fast on 4000x4000 images),
-    burned-in overlays left out (``OVERLAY_*``: dark ones from the low percentile, bright ones
-    from the high one)."""
-    h, w = grey.shape
-    step = max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
+def _sample_step(h: int, w: int) -> int:
+    """Stride of the percentiles' subsample: at most ~512k pixels (fast on 4000x4000 images)."""
+    return max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
+
+
+def _range_and_overlays(grey: np.ndarray, low: float, high: float) -> tuple[float, float, np.ndarray | None]:
+    """``low`` / ``high`` percentiles of ``grey``'s subsample with its burned-in overlays left
+    out (dark ones from the low percentile, bright ones from the high one), and the subsample's
+    dark overlays (None when there are none)."""
+    step = _sample_step(*grey.shape)
     sample = grey[::step, ::step]
     finite = np.isfinite(sample)
     if not finite.all():
         sample = sample[finite]
         if sample.size == 0:
-            return 0.0, 1.0
+            return 0.0, 1.0, None
         lo, hi = np.percentile(sample, [low, high])
-        return float(lo), float(hi)
+        return float(lo), float(hi), None
     dark, bright = burned_in(sample, darkest=True), burned_in(sample, darkest=False)
     if dark is None and bright is None:
         lo, hi = np.percentile(sample, [low, high])
-        return float(lo), float(hi)
+        return float(lo), float(hi), None
     lo = np.percentile(sample if dark is None else sample[~dark], low)
     hi = np.percentile(sample if bright is None else sample[~bright], high)
-    return float(lo), float(hi)
+    return float(lo), float(hi), dark
 
 
-def overlay_mask(array: np.ndarray) -> np.ndarray | None:
-    """Full-size mask of the dark burned-in overlays (``OVERLAY_*``) of a decoded image, found on
-    the percentiles' subsample of its own greys (a stretched image has clipped both ends) and
-    grown by the stride; None when there are none. Bright ones are not masked: the clipped
-    centres of bright halos come too close to them."""
-    h, w = array.shape[:2]
-    step = max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
-    sample = to_grey(array[::step, ::step])
-    if not np.isfinite(sample).all():
-        return None
-    small = burned_in(sample, darkest=True)
-    if small is None:
-        return None
-    from scipy import ndimage
-
-    full = np.repeat(np.repeat(small, step, axis=0), step, axis=1)[:h, :w]
-    return ndimage.binary_dilation(full, structure=np.ones((3, 3), bool), iterations=step)
+def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """Percentiles on a strided subsample (at most ~512k pixels: fast on 4000x4000 images),
+    burned-in overlays left out (``OVERLAY_*``: dark ones from the low percentile, bright ones
+    from the high one)."""
+    lo, hi, _ = _range_and_overlays(grey, low, high)
+    return lo, hi
 
 
 def _window_max(a: np.ndarray, reach: int) -> np.ndarray:
@@ -592,16 +585,32 @@ def normalize(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.nda
     A 16-bit image that uses only a narrow band of its range comes out like an 8-bit one; a
     constant image comes out all zeros.
     """
+    return normalize_with_overlays(array, low, high)[0]
+
+
+def normalize_with_overlays(array: np.ndarray, low: float = 0.5,
+                            high: float = 99.5) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`normalize`, and the full-size mask of the image's dark burned-in overlays
+    (``OVERLAY_*``, grown by the subsample's stride), or None when it has none. Bright ones are
+    not masked: the clipped centres of bright halos come too close to them."""
     grey = to_grey(array)
     if not np.all(np.isfinite(grey)):
         grey = np.nan_to_num(grey, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = robust_range(grey, low, high)
+    lo, hi, dark = _range_and_overlays(grey, low, high)
+    overlays = None
+    if dark is not None:
+        from scipy import ndimage
+
+        h, w = grey.shape
+        step = _sample_step(h, w)
+        full = np.repeat(np.repeat(dark, step, axis=0), step, axis=1)[:h, :w]
+        overlays = ndimage.binary_dilation(full, structure=np.ones((3, 3), bool), iterations=step)
     if not hi > lo:
         lo, hi = float(grey.min()), float(grey.max())
         if not hi > lo:
-            return np.zeros(grey.shape, np.float32)
+            return np.zeros(grey.shape, np.float32), overlays
     out = grey  # a fresh float32 array owned here: stretch in place
     out -= np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     np.clip(out, 0.0, 1.0, out=out)
-    return out.astype(np.float32, copy=False)
+    return out.astype(np.float32, copy=False), overlays

@@ -223,6 +223,11 @@ def test_burned_in_text_and_scale_bar_set_neither_end_of_the_stretch(monkeypatch
         assert mio.robust_range(burned.astype(np.float32)) == pytest.approx((lo, hi), abs=2)
         clean = burned == plain
         assert np.abs(normalize(burned) - normalize(plain))[clean].max() < 0.02
+    assert mio.normalize_with_overlays(plain)[1] is None
+    stretched, mask = mio.normalize_with_overlays(_burn_in(plain, 0))
+    assert np.array_equal(stretched, normalize(_burn_in(plain, 0)))
+    assert mask is not None and mask[-24:-15, -130:-19].all() and mask.mean() < 0.05  # the bar, not the field
+    assert mio.normalize_with_overlays(_burn_in(plain, 255))[1] is None  # white ones are not masked
     monkeypatch.setattr(mio, "OVERLAY_MIN_SHARE", 2.0)  # nothing is ever an overlay
     assert mio.robust_range(_burn_in(plain, 0).astype(np.float32))[0] == 0
     assert mio.robust_range(_burn_in(plain, 255).astype(np.float32))[1] == 255
