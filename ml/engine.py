@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from ml import classical as _classical
 from ml import complete as _complete
 from ml.geometry import polygon_area, rasterize
-from ml.io import normalize_with_overlays
+from ml.io import normalize_with_masks
 from ml.metrics import border_edges, measure, measure_polygons, touches_border
 from ml.postprocess import instances, label_pieces, mask_solidity, outlines
 from ml.refine import MAX_BAND, MAX_REACH, REACH_PER_RADIUS, REPEATS, _open, band_for_scale, refine_mask
@@ -132,12 +132,13 @@ SPLIT_OFF_GREY = True
 # bar or a label box with text on it: a spheroid is textured and round (extent about pi / 4);
 # not reported, for every model (None: off)
 OVERLAY_MIN_EXTENT: float | None = 0.9
-# the dark burned-in overlays ml.io.normalize_with_overlays finds are painted over before anything is outlined
+# the dark burned-in overlays ml.io.normalize_with_masks finds are painted over before anything is outlined
 PAINT_OVERLAYS = True
 OVERLAY_MIN_FLAT_SHARE = 0.6
 OVERLAY_FLAT_TOLERANCE = 0.02
 COMPLETE = True  # ml.complete: partly outlined bodies completed (U-Net models; False turns it off)
 _REFINE_MARGIN = (1 + REPEATS) * (MAX_REACH + MAX_BAND + 2)  # the farthest refinement reaches (and looks) out
+OUTSIDE_FIELD_MAX_SHARE = 0.5  # objects this much in the field's dark outside (ml.io.outside_field) are not reported
 OUTSIDE_EDGE_MAX_BEYOND = 0.1  # outside_a_round_edge: the share of the object beyond the chord
 # an object whose outline runs along the image border for less than this x its equivalent
 # diameter only grazes the border (a chord that short cuts off about 1 % of a disc's radius):
@@ -981,9 +982,10 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
 
     report("inference", 0.0)
     t = time.perf_counter()
-    gray, overlays = normalize_with_overlays(img)
+    gray, overlays, outside = normalize_with_masks(img)
     if PAINT_OVERLAYS:
         gray = _overlays_painted_over(gray, overlays)
+    del overlays
     timings["normalize"] = time.perf_counter() - t
     if card.kind == "unet":
         prob, contact = _unet_prob(card, gray, threshold, min_area, timings)
@@ -1066,7 +1068,7 @@ def segment(image: np.ndarray, *, model: str = DEFAULT_MODEL, threshold: float =
             keep[k] = (MIN_CONTRAST is None or look.contrast >= MIN_CONTRAST) and not _a_clump_of_cells(look)
         timings["contrast"] = time.perf_counter() - t
     del gray
-    polys = [p for p, kept in zip(polys, keep, strict=True) if kept]
+    polys = [p for p, kept in zip(polys, keep, strict=True) if kept and not _outside_the_field(p, outside)]
     report("post-processing", 1.0)
     timings["total"] = time.perf_counter() - t_all
     return SegmentationResult(width=w, height=h, model_name=card.name, model_version=card.version,
@@ -1257,9 +1259,23 @@ def _completed(gray: np.ndarray, polys: list[dict], candidates: list[bool]) -> d
     return out
 
 
+def _outside_the_field(poly: dict, outside: np.ndarray | None) -> bool:
+    """Whether ``OUTSIDE_FIELD_MAX_SHARE`` or more of an object lies in the dark outside of the
+    image's field (``ml.io.outside_field``: beyond a field stop's or a well's round edge)."""
+    if outside is None:
+        return False
+    pts = np.asarray(poly["exterior"], np.int32).reshape(-1, 2)
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    body = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(body, [pts - (x0, y0)], 1)
+    inside = body > 0
+    return bool(outside[y0: y1 + 1, x0: x1 + 1][inside].mean() >= OUTSIDE_FIELD_MAX_SHARE)
+
+
 def _overlays_painted_over(gray: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """``gray`` with its burned-in text, scale bars and label boxes (``mask``, from
-    ``ml.io.normalize_with_overlays``) painted over from their surroundings (OpenCV's Telea
+    ``ml.io.normalize_with_masks``) painted over from their surroundings (OpenCV's Telea
     inpainting), so that no outline takes them in; unchanged without a mask."""
     if mask is None:
         return gray

@@ -10,7 +10,8 @@ engine.
 - :func:`normalize` turns any decoded array into float32 HxW in [0, 1] with a robust
   percentile stretch (0.5 / 99.5 %), so a 16-bit image with a narrow dynamic range looks like
   (and segments like) an 8-bit one; burned-in text and scale bars (:func:`burned_in`) are left
-  out of the percentiles, and :func:`normalize_with_overlays` also tells the engine where the dark ones are.
+  out of the percentiles, and so is the dark outside of a field stop or well (:func:`outside_field`);
+  :func:`normalize_with_masks` also tells the engine where both are.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-__all__ = ["ImageInfo", "ImageReadError", "probe", "read_image", "normalize", "normalize_with_overlays", "SUPPORTED_FORMATS"]
+__all__ = ["ImageInfo", "ImageReadError", "probe", "read_image", "normalize", "normalize_with_masks", "Normalized", "SUPPORTED_FORMATS"]
 
 # A truncated file must raise, never decode half an image silently.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -496,16 +497,39 @@ OVERLAY_MAX_HALF_WIDTH = 0.01
 OVERLAY_MIN_EXTENT = 0.9
 
 
+# The field's dark outside: corners blacked by a microscope's round field stop, the dark
+# outside of a well seen whole. Pieces of the image darker than FIELD_LEVEL of the way from the
+# black point to the median that touch the image's border and cover FIELD_MIN_SHARE of it or
+# more, of which FIELD_MIN_OUTSIDE or more lies beyond the circle their inner edge follows (a
+# radius of FIELD_MIN_RADIUS x the short side or more; :func:`_round_edge`), are left out of the
+# percentiles with the soft rim of that edge (FIELD_RIM x the short side inside it): they would
+# set the black point, and every spheroid in the field would look paler than it is. The engine
+# reports nothing that lies mostly there. A spheroid cut by the border lies inside the circle
+# its edge follows, and stays in.
+FIELD_LEVEL = 0.25
+FIELD_MIN_SHARE = 0.0025
+FIELD_MIN_RADIUS = 0.3
+FIELD_EDGE_PX = 1.5
+FIELD_TRIALS = 64
+FIELD_REFITS = 3
+FIELD_MIN_OUTSIDE = 0.5
+FIELD_ON_EDGE = 0.15
+FIELD_NOT_BEYOND = 0.9
+FIELD_RIM = 0.02
+
+
 def _sample_step(h: int, w: int) -> int:
     """Stride of the percentiles' subsample: at most ~512k pixels (fast on 4000x4000 images)."""
     return max(1, int(np.ceil(np.sqrt(h * w / 524288.0))))
 
 
-def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float, np.ndarray | None]:
+def robust_range(grey: np.ndarray, low: float = 0.5,
+                 high: float = 99.5) -> tuple[float, float, np.ndarray | None, np.ndarray | None]:
     """``low`` / ``high`` percentiles of a finite ``grey``'s strided subsample (at most ~512k
-    pixels: fast on 4000x4000 images) with its burned-in overlays left out (``OVERLAY_*``: dark
-    ones from the low percentile, bright ones from the high one), and the subsample's dark
-    overlays (None when there are none)."""
+    pixels: fast on 4000x4000 images) with its burned-in overlays (``OVERLAY_*``: dark ones from
+    the low percentile, bright ones from the high one) and the dark outside of its field
+    (``FIELD_*``) left out, and the subsample's masks of its dark overlays and of that outside
+    (each None when there is none)."""
     step = _sample_step(*grey.shape)
     sample = grey[::step, ::step]
     dark, bright = burned_in(sample, darkest=True), burned_in(sample, darkest=False)
@@ -514,7 +538,102 @@ def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5) -> tupl
     else:
         lo = np.percentile(sample if dark is None else sample[~dark], low)
         hi = np.percentile(sample if bright is None else sample[~bright], high)
-    return float(lo), float(hi), dark
+    outside = outside_field(sample, float(lo), dark)
+    if outside is not None:
+        lo = np.percentile(sample[~outside if dark is None else ~(outside | dark)], low)
+        hi = np.percentile(sample[~outside if bright is None else ~(outside | bright)], high)
+    return float(lo), float(hi), dark, outside
+
+
+def outside_field(grey: np.ndarray, black: float, overlays: np.ndarray | None = None) -> np.ndarray | None:
+    """Pixels of ``grey`` outside a round field edge (``FIELD_*``), darker than
+    ``FIELD_LEVEL`` of the way from ``black`` to the median; None when there are none."""
+    h, w = grey.shape
+    level = black + FIELD_LEVEL * (float(np.median(grey)) - black)
+    below = grey < level
+    if overlays is not None:
+        below &= ~overlays
+    border = np.concatenate([below[0], below[-1], below[:, 0], below[:, -1]])
+    least = FIELD_MIN_SHARE * grey.size
+    if border.sum() < 2 or below.sum() < least:
+        return None  # most images: nothing dark along the border
+    from scipy import ndimage
+
+    labels, n = ndimage.label(below, structure=np.ones((3, 3), bool))
+    size = np.bincount(labels.ravel(), minlength=n + 1)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    boxes = ndimage.find_objects(labels)
+    pieces = []  # (box, piece, its inner edge's points: beside a brighter pixel, not the border)
+    for k in edge[edge > 0]:
+        if size[k] >= least:
+            box = boxes[k - 1]
+            piece = labels[box] == k
+            ys, xs = np.nonzero(piece & ~ndimage.binary_erosion(piece, border_value=1))
+            pieces.append((box, piece, xs + box[1].start, ys + box[0].start))
+    if not pieces:
+        return None
+    least_radius = FIELD_MIN_RADIUS * min(h, w)
+    # the corners of one field stop follow one circle: fitted to all of them at once first
+    shared = _round_edge(np.concatenate([p[2] for p in pieces]), np.concatenate([p[3] for p in pieces]),
+                         least_radius) if len(pieces) > 1 else None
+    outside = np.zeros(grey.shape, bool)
+    rim = FIELD_RIM * min(h, w)
+    for box, piece, xs, ys in pieces:
+        circle = shared or _round_edge(xs, ys, least_radius)
+        if circle is None:
+            continue
+        cx, cy, radius = circle
+        py, px = np.nonzero(piece)
+        if np.mean(np.hypot(px + box[1].start - cx, py + box[0].start - cy) >= radius) < FIELD_MIN_OUTSIDE:
+            continue  # a dark piece inside the circle its edge follows: a spheroid cut by the border
+        # beyond the circle, with the soft rim of the edge (greys between the outside's and the
+        # field's), around the piece; what the piece holds further inside stays in
+        rows = slice(max(0, int(box[0].start - rim)), min(h, int(np.ceil(box[0].stop + rim))))
+        cols = slice(max(0, int(box[1].start - rim)), min(w, int(np.ceil(box[1].stop + rim))))
+        yy, xx = np.ogrid[rows, cols]
+        outside[rows, cols] |= np.hypot(xx - cx, yy - cy) >= radius - rim
+    return outside if outside.any() else None
+
+
+def _round_edge(xs: np.ndarray, ys: np.ndarray, least_radius: float) -> tuple[float, float, float] | None:
+    """``(x, y, radius)`` of a circle of ``least_radius`` or more that at least
+    ``FIELD_ON_EDGE`` of the points follow within ``FIELD_EDGE_PX``, the others lying inside
+    it (``FIELD_NOT_BEYOND`` of all on it or inside: a bubble or spheroid touching a field's
+    edge from inside), or None. Found by consensus among the circles through seeded triples of
+    the points, then fitted by least squares to those that follow it (``FIELD_REFITS`` times)."""
+    x, y = xs.astype(np.float64), ys.astype(np.float64)
+    if x.size < 8:
+        return None
+
+    def off(cx, cy, radius):
+        return np.hypot(x[..., None] - cx, y[..., None] - cy) - radius
+
+    i, j, k = np.random.default_rng(0).integers(0, x.size, (3, FIELD_TRIALS))
+    ax, ay, bx, by, qx, qy = x[i], y[i], x[j], y[j], x[k], y[k]
+    d = 2 * (ax * (by - qy) + bx * (qy - ay) + qx * (ay - by))
+    with np.errstate(divide="ignore", invalid="ignore"):  # collinear triples: no circle
+        cx = ((ax * ax + ay * ay) * (by - qy) + (bx * bx + by * by) * (qy - ay) + (qx * qx + qy * qy) * (ay - by)) / d
+        cy = ((ax * ax + ay * ay) * (qx - bx) + (bx * bx + by * by) * (ax - qx) + (qx * qx + qy * qy) * (bx - ax)) / d
+        radius = np.hypot(ax - cx, ay - cy)
+        votes = (np.abs(off(cx, cy, radius)) <= FIELD_EDGE_PX).sum(axis=0) * (radius >= least_radius)
+    best = int(np.argmax(votes))
+    if votes[best] < 3:
+        return None
+    cx, cy, radius = cx[best], cy[best], radius[best]
+    for _ in range(FIELD_REFITS):
+        near = np.abs(off(cx, cy, radius))[:, 0] <= FIELD_EDGE_PX
+        if near.sum() < 3:
+            return None
+        a, b, c = np.linalg.lstsq(np.stack([x[near], y[near], np.ones(near.sum())], axis=1),
+                                  x[near] ** 2 + y[near] ** 2, rcond=None)[0]
+        cx, cy = a / 2, b / 2
+        radius = float(np.sqrt(max(c + cx * cx + cy * cy, 0.0)))
+    gap = off(cx, cy, radius)[:, 0]
+    if radius < least_radius or np.mean(np.abs(gap) <= FIELD_EDGE_PX) < FIELD_ON_EDGE:
+        return None
+    if np.mean(gap <= FIELD_EDGE_PX) < FIELD_NOT_BEYOND:
+        return None
+    return float(cx), float(cy), radius
 
 
 def _window_max(a: np.ndarray, reach: int) -> np.ndarray:
@@ -572,32 +691,46 @@ def normalize(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.nda
     A 16-bit image that uses only a narrow band of its range comes out like an 8-bit one; a
     constant image comes out all zeros.
     """
-    return normalize_with_overlays(array, low, high)[0]
+    return normalize_with_masks(array, low, high).grey
 
 
-def normalize_with_overlays(array: np.ndarray, low: float = 0.5,
-                            high: float = 99.5) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`normalize`, and the full-size mask of the image's dark burned-in overlays
-    (``OVERLAY_*``, grown by the subsample's stride), or None when it has none. Bright ones are
-    not masked: the clipped centres of bright halos come too close to them."""
+class Normalized(NamedTuple):
+    """:func:`normalize_with_masks`'s result: the stretched ``grey``, and the full-size masks of
+    its dark burned-in ``overlays`` (``OVERLAY_*``) and of the field's dark ``outside``
+    (``FIELD_*``), each None when there is none."""
+
+    grey: np.ndarray
+    overlays: np.ndarray | None
+    outside: np.ndarray | None
+
+
+def _full_size(mask: np.ndarray, shape: tuple[int, int], step: int) -> np.ndarray:
+    return np.repeat(np.repeat(mask, step, axis=0), step, axis=1)[: shape[0], : shape[1]]
+
+
+def normalize_with_masks(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> Normalized:
+    """:func:`normalize`, with the masks of what its percentiles left out: the image's dark
+    burned-in overlays (grown by the subsample's stride; bright ones are not masked, the clipped
+    centres of bright halos come too close to them) and the dark outside of its field."""
     grey = to_grey(array)
     if not np.all(np.isfinite(grey)):
         grey = np.nan_to_num(grey, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi, dark = robust_range(grey, low, high)
+    lo, hi, dark, outside = robust_range(grey, low, high)
+    step = _sample_step(*grey.shape)
     overlays = None
     if dark is not None:
         from scipy import ndimage
 
-        h, w = grey.shape
-        step = _sample_step(h, w)
-        full = np.repeat(np.repeat(dark, step, axis=0), step, axis=1)[:h, :w]
-        overlays = ndimage.binary_dilation(full, structure=np.ones((3, 3), bool), iterations=step)
+        overlays = ndimage.binary_dilation(_full_size(dark, grey.shape, step), structure=np.ones((3, 3), bool),
+                                           iterations=step)
+    if outside is not None:
+        outside = _full_size(outside, grey.shape, step)
     if not hi > lo:
         lo, hi = float(grey.min()), float(grey.max())
         if not hi > lo:
-            return np.zeros(grey.shape, np.float32), overlays
+            return Normalized(np.zeros(grey.shape, np.float32), overlays, outside)
     out = grey  # a fresh float32 array owned here: stretch in place
     out -= np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     np.clip(out, 0.0, 1.0, out=out)
-    return out.astype(np.float32, copy=False), overlays
+    return Normalized(out.astype(np.float32, copy=False), overlays, outside)

@@ -216,18 +216,18 @@ def test_burned_in_text_and_scale_bar_set_neither_end_of_the_stretch(monkeypatch
     import ml.io as mio
 
     plain = _field_with_spheroid()
-    lo, hi, _ = mio.robust_range(plain.astype(np.float32))
+    lo, hi = mio.robust_range(plain.astype(np.float32))[:2]
     for grey in (0, 255):
         burned = _burn_in(plain, grey)
         assert mio.burned_in(burned.astype(np.float32), darkest=grey == 0) is not None
         assert mio.robust_range(burned.astype(np.float32))[:2] == pytest.approx((lo, hi), abs=2)
         clean = burned == plain
         assert np.abs(normalize(burned) - normalize(plain))[clean].max() < 0.02
-    assert mio.normalize_with_overlays(plain)[1] is None
-    stretched, mask = mio.normalize_with_overlays(_burn_in(plain, 0))
+    assert mio.normalize_with_masks(plain)[1] is None
+    stretched, mask, _ = mio.normalize_with_masks(_burn_in(plain, 0))
     assert np.array_equal(stretched, normalize(_burn_in(plain, 0)))
     assert mask is not None and mask[-24:-15, -130:-19].all() and mask.mean() < 0.05  # the bar, not the field
-    assert mio.normalize_with_overlays(_burn_in(plain, 255))[1] is None  # white ones are not masked
+    assert mio.normalize_with_masks(_burn_in(plain, 255))[1] is None  # white ones are not masked
     monkeypatch.setattr(mio, "OVERLAY_MIN_SHARE", 2.0)  # nothing is ever an overlay
     assert mio.robust_range(_burn_in(plain, 0).astype(np.float32))[0] == 0
     assert mio.robust_range(_burn_in(plain, 255).astype(np.float32))[1] == 255
@@ -281,3 +281,64 @@ def test_a_flat_black_disc_is_no_overlay_but_a_black_label_box_is():
     cv2.putText(box, "D3 A4", (28, 50), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
     found = burned_in(box.astype(np.float32))
     assert found is not None and found[20:61, 20:141].mean() > 0.8
+
+
+def _field_stop(img, radius=0.62, floor=5.0, centre=None):
+    """``img`` seen through a round field stop of ``radius`` x its long side (soft over 1.5 %):
+    black outside, with a little noise."""
+    h, w = img.shape[:2]
+    cy, cx = centre or (h / 2, w / 2)
+    d = np.hypot(*np.mgrid[:h, :w] - np.array([cy, cx])[:, None, None])
+    inside = np.clip((radius * max(h, w) - d) / (0.015 * max(h, w)) + 0.5, 0, 1)
+    dark = floor + np.random.default_rng(5).normal(0, 1.5, (h, w))
+    return np.clip(img * inside + dark * (1 - inside), 0, 255).astype(np.uint8)
+
+
+def test_corners_outside_a_field_stop_or_a_well_set_no_black_point(monkeypatch):
+    """Black corners outside a microscope's field stop, and the dark outside of a well, would be
+    the black point, and the spheroid would look paler than it is; they are left out of the
+    percentiles (``ml.io.FIELD_*``), with the soft rim of their edge, a bubble touching that
+    edge or not."""
+    import cv2
+
+    import ml.io as mio
+
+    plain = _field_with_spheroid()
+    lo, hi = mio.robust_range(plain.astype(np.float32))[:2]
+    stopped = _field_stop(plain)
+    bubble = stopped.copy()  # a bubble's dark ring touching the stop's edge in one corner
+    cv2.circle(bubble, (35, 35), 16, 30, 2)
+    well = plain.astype(np.float32)  # the edge of a well across the upper left, its outside dark
+    d = np.hypot(*np.mgrid[:400, :400] - np.array([330.0, 330.0])[:, None, None])
+    well *= 1 - 0.9 * np.clip((d - 380) / 8, 0, 1)
+    for image in (stopped, bubble, well):
+        grey = image.astype(np.float32)
+        assert mio.robust_range(grey)[:2] == pytest.approx((lo, hi), abs=3)
+        outside = mio.outside_field(grey, float(np.percentile(grey, 0.5)))
+        assert outside is not None and outside[0, 0] and not outside[200, 200]
+        assert not outside[140:260, 140:260].any()  # not the spheroid
+        clean = ~outside & (np.abs(image.astype(np.float32) - plain) < 1)
+        assert np.abs(normalize(image) - normalize(plain))[clean].max() < 0.03
+    masks = mio.normalize_with_masks(stopped)
+    assert masks.overlays is None and masks.outside is not None
+    assert masks.outside[:20, :20].all() and not masks.outside[100:300, 100:300].any()
+    assert mio.normalize_with_masks(plain).outside is None
+    monkeypatch.setattr(mio, "FIELD_MIN_SHARE", 2.0)  # nothing is ever outside
+    assert mio.robust_range(stopped.astype(np.float32))[0] < 10
+    assert mio.robust_range(well)[0] < 0.5 * lo
+
+
+def test_a_dark_spheroid_cut_by_the_border_is_not_outside_the_field():
+    """A dark spheroid cut by the image's border is a dark piece along it too, but it lies inside
+    the circle its edge follows: it stays in the percentiles, and is its black point."""
+    import cv2
+
+    from ml.io import outside_field, robust_range
+
+    for centre, radius in (((0, 200), 120), ((0, 0), 160), ((200, 0), 60)):
+        image = _field_with_spheroid()
+        cv2.circle(image, centre, radius, 25, -1)
+        image = cv2.GaussianBlur(image, (0, 0), 2)
+        grey = image.astype(np.float32)
+        assert outside_field(grey, float(np.percentile(grey, 0.5))) is None
+        assert robust_range(grey)[0] == pytest.approx(np.percentile(grey, 0.5), abs=1e-3)
