@@ -342,3 +342,37 @@ def test_a_dark_spheroid_cut_by_the_border_is_not_outside_the_field():
         grey = image.astype(np.float32)
         assert outside_field(grey, float(np.percentile(grey, 0.5))) is None
         assert robust_range(grey)[0] == pytest.approx(np.percentile(grey, 0.5), abs=1e-3)
+
+
+def test_coloured_text_and_scale_bar_are_overlays_a_tint_or_a_stained_body_are_not(monkeypatch):
+    """A yellow scale bar and green text on a grey scene saved as RGB are left out of the
+    percentiles and masked for painting (``OVERLAY_MIN_CHROMA``); a warm tint over the whole
+    image and a flat coloured disc (a stained spheroid) are no overlays."""
+    import cv2
+
+    import ml.io as mio
+
+    plain = np.repeat(_field_with_spheroid()[..., None], 3, axis=2)
+    marked = plain.copy()
+    cv2.rectangle(marked, (260, 370), (380, 378), (255, 255, 0), -1)
+    cv2.putText(marked, "200 um", (260, 360), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2, cv2.LINE_AA)
+    cv2.putText(marked, "10x t=24h", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2, cv2.LINE_AA)
+    grey = mio.to_grey(marked)
+    found = mio.coloured_overlays(marked, grey)
+    assert found is not None and found[370:379, 260:381].all() and found.mean() < 0.05
+    assert not found[100:300, 100:300].any()  # not the spheroid
+    lo, hi = mio.robust_range(mio.to_grey(plain))[:2]
+    assert mio.robust_range(grey, coloured=found)[:2] == pytest.approx((lo, hi), abs=2)
+    masks = mio.normalize_with_masks(marked)
+    assert masks.overlays is not None and masks.overlays[370:379, 260:381].all()
+    clean = (marked == plain).all(axis=2)
+    assert np.abs(masks.grey - normalize(plain))[clean].max() < 0.02
+    tinted = np.clip(plain * np.array([1.08, 1.0, 0.9]), 0, 255).astype(np.uint8)
+    assert mio.coloured_overlays(tinted, mio.to_grey(tinted)) is None
+    stained = plain.copy()
+    cv2.circle(stained, (200, 200), 70, (150, 60, 70), -1)
+    assert mio.coloured_overlays(stained, mio.to_grey(stained)) is None
+    assert mio.coloured_overlays(plain[..., 0], mio.to_grey(plain)) is None  # a grey image
+    monkeypatch.setattr(mio, "OVERLAY_MIN_CHROMA", 99.0)  # nothing is ever coloured enough
+    assert mio.normalize_with_masks(marked).overlays is None
+    assert mio.robust_range(grey)[1] > hi + 15  # the yellow bar would be the white point
