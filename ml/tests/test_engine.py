@@ -751,6 +751,34 @@ def test_burned_in_overlays_neither_pale_a_grey_spheroid_nor_join_an_outline(mon
     assert compare(ref, predict_labels(burned, engine.DEFAULT_MODEL)[0])["n_pred"] == 1  # the grey one missed
 
 
+def test_coloured_text_and_scale_bar_are_neither_outlined_nor_the_white_point(monkeypatch):
+    """``ml.probe`` seed 8 exported as RGB with a yellow scale bar and label and a green time
+    stamp: the yellow bar would be the white point, a third object would be reported and the
+    matched outlines would be worse (mIoU 0.87); as coloured overlays (``ml.io.OVERLAY_MIN_CHROMA``)
+    they are left out of the percentiles and painted over, and both spheroids come out as
+    without them."""
+    import cv2
+
+    import ml.io as mio
+    from ml import probe
+    from ml.evaluate import compare, predict_labels
+
+    img, ref = probe.render(8, (1000, 1000))
+    image = np.repeat(np.clip(img, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    assert int(ref.max()) == 2
+    marked = image.copy()
+    cv2.rectangle(marked, (800, 950), (950, 962), (255, 255, 0), -1)
+    cv2.putText(marked, "200 um", (800, 935), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (255, 255, 0), 2, cv2.LINE_AA)
+    cv2.putText(marked, "10x t=24h", (30, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.25, (0, 255, 0), 2, cv2.LINE_AA)
+    plain = compare(ref, predict_labels(image, engine.DEFAULT_MODEL)[0])
+    figures = compare(ref, predict_labels(marked, engine.DEFAULT_MODEL)[0])
+    assert plain["n_pred"] == figures["n_pred"] == 2 and figures["AP50"] == 1.0
+    assert figures["mIoU"] >= 0.95 and abs(plain["mIoU"] - figures["mIoU"]) < 0.01
+    monkeypatch.setattr(mio, "OVERLAY_MIN_CHROMA", 99.0)  # nothing is ever coloured enough
+    unmarked = compare(ref, predict_labels(marked, engine.DEFAULT_MODEL)[0])
+    assert unmarked["n_pred"] == 3 and unmarked["mIoU"] < figures["mIoU"] - 0.05
+
+
 def test_black_corners_of_a_field_stop_pale_no_spheroid(monkeypatch):
     """``ml.probe`` seed 20 seen through a round field stop: its black corners (4 % of the
     pixels) would be the normalisation's black point, and one of the three spheroids would look
