@@ -489,7 +489,8 @@ def to_grey(array: np.ndarray) -> np.ndarray:
 # spheroid would look paler than it is. Dark cores clipped to black fade into their spheroid's
 # grey, so their rims are not sharp and they stay in. In a colour image of a grey scene, pieces
 # whose channels differ by OVERLAY_MIN_CHROMA of the grey range or more (a yellow scale bar, a
-# red time stamp), thin or rectangular alike, are overlays too, whatever their grey.
+# red time stamp), thin or rectangular alike, are overlays too, whatever their grey, unless
+# more than OVERLAY_MAX_COLOURED of the image is that colourful (a colour scene).
 OVERLAY_JUMP = 0.5
 OVERLAY_MIN_JUMP = 0.25
 OVERLAY_REACH = 3
@@ -499,6 +500,7 @@ OVERLAY_MIN_SHARE = 0.0005
 OVERLAY_MAX_HALF_WIDTH = 0.01
 OVERLAY_MIN_EXTENT = 0.9
 OVERLAY_MIN_CHROMA = 0.3
+OVERLAY_MAX_COLOURED = 0.05
 
 
 # The field's dark outside: corners blacked by a microscope's round field stop, the dark
@@ -544,13 +546,19 @@ def robust_range(grey: np.ndarray, low: float = 0.5, high: float = 99.5,
     if dark is None and bright is None:
         lo, hi = np.percentile(sample, [low, high])
     else:
-        lo = np.percentile(sample if dark is None else sample[~dark], low)
-        hi = np.percentile(sample if bright is None else sample[~bright], high)
+        lo, hi = _percentile_without(sample, dark, low), _percentile_without(sample, bright, high)
     outside = outside_field(sample, float(lo), dark)
     if outside is not None:
-        lo = np.percentile(sample[~outside if dark is None else ~(outside | dark)], low)
-        hi = np.percentile(sample[~outside if bright is None else ~(outside | bright)], high)
+        lo = _percentile_without(sample, outside if dark is None else outside | dark, low)
+        hi = _percentile_without(sample, outside if bright is None else outside | bright, high)
     return float(lo), float(hi), dark, outside
+
+
+def _percentile_without(sample: np.ndarray, left_out: np.ndarray | None, q: float) -> float:
+    """The ``q`` percentile of ``sample`` without ``left_out``; of all of it when that would
+    leave nothing."""
+    kept = sample if left_out is None else sample[~left_out]
+    return float(np.percentile(kept if kept.size else sample, q))
 
 
 def outside_field(grey: np.ndarray, black: float, overlays: np.ndarray | None = None) -> np.ndarray | None:
@@ -687,8 +695,8 @@ def coloured_overlays(rgb: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]  # channel by channel: 10 x as fast as max(axis=-1)
     chroma = np.maximum(np.maximum(r, g), b).astype(np.float32) - np.minimum(np.minimum(r, g), b)
     at = chroma >= OVERLAY_MIN_CHROMA * span
-    if at.sum() < OVERLAY_MIN_SHARE * grey.size:
-        return None
+    if not OVERLAY_MIN_SHARE * grey.size <= at.sum() <= OVERLAY_MAX_COLOURED * grey.size:
+        return None  # no coloured pieces, or a colour scene: a photograph, a stained section
     return _strokes(at, at)  # its colour, not a sharp rim, tells a coloured piece
 
 

@@ -373,6 +373,11 @@ def test_coloured_text_and_scale_bar_are_overlays_a_tint_or_a_stained_body_are_n
     cv2.circle(stained, (200, 200), 70, (150, 60, 70), -1)
     assert mio.coloured_overlays(stained, mio.to_grey(stained)) is None
     assert mio.coloured_overlays(plain[..., 0], mio.to_grey(plain)) is None  # a grey image
+    photo = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)  # a colour scene
+    assert mio.coloured_overlays(photo, mio.to_grey(photo)) is None
+    assert 0 <= normalize(photo).min() < normalize(photo).max() <= 1
+    everything = np.ones((60, 80), bool)  # a mask that leaves nothing: the percentiles of all
+    assert mio._percentile_without(mio.to_grey(photo), everything, 50) == np.percentile(mio.to_grey(photo), 50)
     monkeypatch.setattr(mio, "OVERLAY_MIN_CHROMA", 99.0)  # nothing is ever coloured enough
     assert mio.normalize_with_masks(marked).overlays is None
     assert mio.robust_range(grey)[1] > hi + 15  # the yellow bar would be the white point
