@@ -132,7 +132,7 @@ SPLIT_OFF_GREY = True
 # bar or a label box with text on it: a spheroid is textured and round (extent about pi / 4);
 # not reported, for every model (None: off)
 OVERLAY_MIN_EXTENT: float | None = 0.9
-# the dark burned-in overlays ml.io.normalize_with_masks finds are painted over before anything is outlined
+# the dark and coloured burned-in overlays ml.io.normalize_with_masks finds are painted over before anything is outlined
 PAINT_OVERLAYS = True
 OVERLAY_MIN_FLAT_SHARE = 0.6
 OVERLAY_FLAT_TOLERANCE = 0.02
@@ -1264,13 +1264,11 @@ def _outside_the_field(poly: dict, outside: np.ndarray | None) -> bool:
     image's field (``ml.io.outside_field``: beyond a field stop's or a well's round edge)."""
     if outside is None:
         return False
-    pts = np.asarray(poly["exterior"], np.int32).reshape(-1, 2)
-    x0, y0 = pts.min(0)
-    x1, y1 = pts.max(0)
-    body = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
-    cv2.fillPoly(body, [pts - (x0, y0)], 1)
-    inside = body > 0
-    return bool(outside[y0: y1 + 1, x0: x1 + 1][inside].mean() >= OUTSIDE_FIELD_MAX_SHARE)
+    pts = np.asarray(poly["exterior"], np.float64).reshape(-1, 2)
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 1, outside.shape[::-1])
+    body = rasterize([_transformed(poly, origin=(x0, y0))], y1 - y0, x1 - x0) > 0
+    return bool(body.any() and outside[y0:y1, x0:x1][body].mean() >= OUTSIDE_FIELD_MAX_SHARE)
 
 
 def _overlays_painted_over(gray: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
