@@ -562,8 +562,10 @@ def _percentile_without(sample: np.ndarray, left_out: np.ndarray | None, q: floa
 
 
 def outside_field(grey: np.ndarray, black: float, overlays: np.ndarray | None = None) -> np.ndarray | None:
-    """Pixels of ``grey`` outside a round field edge (``FIELD_*``), darker than
-    ``FIELD_LEVEL`` of the way from ``black`` to the median; None when there are none."""
+    """Pixels of ``grey`` beyond a round (or straight) field edge, with its soft rim: the dark
+    pieces along the border (darker than ``FIELD_LEVEL`` of the way from ``black`` to the
+    median; ``overlays`` not counted) that lie beyond the circle they follow (``FIELD_*``);
+    None when there are none."""
     h, w = grey.shape
     level = black + FIELD_LEVEL * (float(np.median(grey)) - black)
     below = grey < level
