@@ -673,9 +673,12 @@ def burned_in(grey: np.ndarray, darkest: bool = True) -> np.ndarray | None:
     their rims (``OVERLAY_*``), or None when they cover less than ``OVERLAY_MIN_SHARE`` of it."""
     least = OVERLAY_MIN_SHARE * grey.size
     g = grey if darkest else -grey
-    extreme, middle = float(g.min()), float(np.median(g))
+    extreme = float(g.min())
     at = g == extreme
-    if at.sum() < least or not middle > extreme:
+    if at.sum() < least:
+        return None  # most images: the median is not needed
+    middle = float(np.median(g))
+    if not middle > extreme:
         return None
     jump = max(OVERLAY_JUMP * (middle - extreme), OVERLAY_MIN_JUMP * (float(g.max()) - extreme))
     sharp = at & (_window_max(g, OVERLAY_REACH) - extreme > jump)
